@@ -1,0 +1,102 @@
+"""Job outputs on the host: ``model.tar.gz``/``output.tar.gz`` and checkpoint sync.
+
+Follows SageMaker: ``/opt/ml/model`` is tarred to ``<output path>/<job>/output/model.tar.gz`` and
+``/opt/ml/output/data`` to ``.../output.tar.gz`` (docs ``your-algorithms-training-algo-output``);
+checkpoints are plain files, restored at start and synced out during and after the job, and a
+checkpoint deleted locally is deleted at the checkpoint location (``model-checkpoints.html``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from sagelift.contract.layout import TrainingLayout
+
+__all__ = [
+    "pack_directory",
+    "pack_outputs",
+    "release_inputs",
+    "restore_checkpoints",
+    "sync_checkpoints_out",
+]
+
+
+def pack_directory(src: Path, dest: Path) -> Path:
+    """Write ``dest`` (a .tar.gz) holding the contents of ``src`` at the archive root."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w:gz") as archive:
+            for path in sorted(src.rglob("*")):
+                archive.add(path, arcname=str(path.relative_to(src)), recursive=False)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def pack_outputs(layout: TrainingLayout, artifacts_dir: Path) -> tuple[Path, Path]:
+    """Pack model and output data under ``artifacts_dir`` (``<output path>/<job>/output``)."""
+    model = pack_directory(layout.model_dir, artifacts_dir / "model.tar.gz")
+    output = pack_directory(layout.output_data_dir, artifacts_dir / "output.tar.gz")
+    return model, output
+
+
+def release_inputs(layout: TrainingLayout) -> None:
+    """Delete the staged channel copies once the job is over; they are the bulk of its disk."""
+    shutil.rmtree(layout.data_dir, ignore_errors=True)
+
+
+def restore_checkpoints(location: Path, checkpoint_dir: Path) -> int:
+    """Copy every file under ``location`` into ``checkpoint_dir``; returns the file count."""
+    if not location.is_dir():
+        return 0
+    count = 0
+    for path in sorted(location.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            target = checkpoint_dir / path.relative_to(location)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            count += 1
+    return count
+
+
+def sync_checkpoints_out(checkpoint_dir: Path, location: Path) -> int:
+    """Mirror ``checkpoint_dir`` to ``location``: new and changed files copied, deleted ones
+    removed. A file is copied to a temporary name and renamed, so ``location`` never holds half
+    a checkpoint. Returns the number of files copied.
+    """
+    location.mkdir(parents=True, exist_ok=True)
+    local = {
+        p.relative_to(checkpoint_dir): p
+        for p in checkpoint_dir.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    }
+    copied = 0
+    for rel, path in local.items():
+        target = location / rel
+        stat = path.stat()
+        try:
+            seen = target.stat()
+            if seen.st_size == stat.st_size and int(seen.st_mtime) == int(stat.st_mtime):
+                continue
+        except FileNotFoundError:
+            pass
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.sagelift-tmp")
+        shutil.copy2(path, tmp)
+        os.replace(tmp, target)
+        copied += 1
+    for path in sorted(location.rglob("*"), reverse=True):
+        rel = path.relative_to(location)
+        if path.is_file() and rel not in local and not path.name.endswith(".sagelift-tmp"):
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    return copied

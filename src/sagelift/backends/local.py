@@ -1,0 +1,301 @@
+"""The local backend: the job runs on this machine, in this Python or a cached venv, no Docker.
+
+``submit`` stages the ``/opt/ml`` layout under the job's record directory, then starts the
+supervisor (``sagelift.backends.supervisor``) in its own session and returns. The supervisor runs
+the launcher (``python -m sagelift.runtime``), exactly what a container would run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sagelift import records
+from sagelift.backends import artifacts, staging
+from sagelift.backends.base import (
+    Capability,
+    JobHandle,
+    JobState,
+    JobStatus,
+    PreparedJob,
+)
+from sagelift.backends.environments import ensure_environment
+from sagelift.contract.config_files import (
+    ChannelConfig,
+    render_checkpoint_config,
+    render_hyperparameters,
+    render_input_data_config,
+    render_resource_config,
+    write_config_files,
+)
+from sagelift.contract.host import detect_host_facts
+from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
+from sagelift.errors import BackendError, UnsupportedFeature
+from sagelift.packaging import iter_source_files
+from sagelift.spec import JobSpec, is_remote_uri
+
+__all__ = ["LocalBackend", "opt_ml_bindable"]
+
+LAYOUT_DIR = "opt-ml"
+POLL_SECONDS = 0.05
+
+
+class LocalBackend:
+    name: ClassVar[str] = "local"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.DETACH, Capability.CHECKPOINTS, Capability.GPU}
+    )
+
+    def check(self, spec: JobSpec) -> None:
+        if not spec.is_local:
+            raise UnsupportedFeature(
+                f"instance_type '{spec.instance_type}' is a SageMaker instance type; "
+                "the local backend runs on this machine",
+                hint="use instance_type = 'local' (or 'local_gpu')",
+            )
+        if spec.instance_type == "local_gpu" and detect_host_facts().num_gpus == 0:
+            raise UnsupportedFeature(
+                "instance_type 'local_gpu' asks for a GPU and this machine has none "
+                "(nvidia-smi found no GPU)",
+                hint="use instance_type = 'local', or run on a machine with an NVIDIA GPU",
+            )
+        for channel in spec.channels:
+            if is_remote_uri(channel.uri):
+                raise UnsupportedFeature(
+                    f"channels.{channel.name}: '{channel.uri}' is remote; local jobs read local "
+                    "directories for now",
+                    hint="download the data and point the channel at the directory",
+                )
+        for key, value in (
+            ("output_path", spec.output_path),
+            ("checkpoint_path", spec.checkpoint_path),
+        ):
+            if value is not None and is_remote_uri(value):
+                raise UnsupportedFeature(
+                    f"{key}: '{value}' is remote; local jobs write local directories for now",
+                    hint=f"set {key} to a local directory",
+                )
+        if spec.opt_ml == "require" and not opt_ml_bindable():
+            raise UnsupportedFeature(
+                "opt_ml = 'require', but this machine cannot bind the job on /opt/ml "
+                f"({_bind_obstacle()})",
+                hint="set opt_ml = 'auto' (paths then point into .sagelift/jobs/<job>/opt-ml) "
+                "or run as root on Linux",
+            )
+
+    def submit(self, job: PreparedJob) -> JobHandle:
+        spec = job.spec
+        record = job.record_dir
+        layout = TrainingLayout(record / LAYOUT_DIR)
+        bind = spec.opt_ml != "off" and opt_ml_bindable()
+        view = TrainingLayout(CONTAINER_ROOT) if bind else layout
+        python = ensure_environment(spec)
+
+        status = JobStatus(
+            name=job.name,
+            backend=self.name,
+            state=JobState.IN_PROGRESS,
+            secondary_status="Starting",
+            created_at=job.created_at,
+            transitions=(("Starting", job.created_at),),
+        )
+        records.write_status(record, status)
+        _stage(spec, job, layout, view)
+        status = records.advance(status, "Downloading")
+        records.write_status(record, status)
+
+        launcher_status = record / "launcher-status.json"
+        run: dict[str, Any] = {
+            "layout_root": str(layout.root),
+            "view_root": str(view.root),
+            "launcher": _launcher_argv(spec, layout, bind, launcher_status, python),
+            "launcher_status": str(launcher_status),
+            "env": {
+                **spec.environment,
+                "SAGELIFT_BACKEND": self.name,
+                "SAGELIFT_JOB_NAME": job.name,
+            },
+            "artifacts_dir": str(Path(spec.output_path) / job.name / "output"),
+            "checkpoint_path": spec.checkpoint_path,
+        }
+        data = records.read_job(record)
+        data["run"] = run
+        records.write_json_atomic(record / records.JOB_FILE, data)
+        (record / records.LOG_FILE).touch()
+        try:
+            subprocess.Popen(
+                [sys.executable, "-m", "sagelift.backends.supervisor", str(record)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=open(record / "supervisor.log", "ab"),  # noqa: SIM115 - handed to the child
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise BackendError(
+                f"could not start the job's supervisor: {exc}", hint="check that Python can run"
+            ) from exc
+        return JobHandle(backend=self.name, name=job.name, record_dir=record)
+
+    def describe(self, handle: JobHandle) -> JobStatus:
+        status = records.read_status(handle.record_dir)
+        if status.state.is_terminal or _supervisor_alive(handle.record_dir):
+            return status
+        # Re-read: the supervisor may have finished between the two reads.
+        status = records.read_status(handle.record_dir)
+        if status.state.is_terminal or not (handle.record_dir / "supervisor.pid").exists():
+            return status
+        return records.advance(
+            status,
+            "Failed",
+            state=JobState.FAILED,
+            failure_reason="InternalError: the job's supervisor process is gone "
+            "(machine restarted or process killed)",
+            ended_at=records.now(),
+        )
+
+    def logs(self, handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
+        path = handle.record_dir / records.LOG_FILE
+        with open(path, "rb") as stream:
+            pending = b""
+            while True:
+                chunk = stream.read(65536)
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        yield line.decode("utf-8", errors="replace")
+                    continue
+                if not follow or self.describe(handle).state.is_terminal:
+                    # One more read: the job may have written its last lines meanwhile.
+                    rest = pending + stream.read()
+                    for line in rest.split(b"\n"):
+                        if line:
+                            yield line.decode("utf-8", errors="replace")
+                    return
+                time.sleep(POLL_SECONDS)
+
+    def stop(self, handle: JobHandle) -> None:
+        pid = _supervisor_pid(handle.record_dir)
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+
+
+def _stage(spec: JobSpec, job: PreparedJob, layout: TrainingLayout, view: TrainingLayout) -> None:
+    names = tuple(c.name for c in spec.channels)
+    for directory in layout.directories(names):
+        directory.mkdir(parents=True, exist_ok=True)
+    skip = [Path(c.uri) for c in spec.channels if not is_remote_uri(c.uri)]
+    pairs = [
+        (path, layout.code_dir / rel)
+        for rel, path in iter_source_files(spec.source_dir, exclude=spec.exclude, skip=skip)
+    ]
+    staging.copy_tree(pairs, layout.code_dir)
+    for channel in spec.channels:
+        staging.stage_channel(Path(channel.uri), layout.channel_dir(channel.name))
+    if spec.checkpoint_path is not None:
+        artifacts.restore_checkpoints(Path(spec.checkpoint_path), layout.checkpoint_dir)
+    write_config_files(
+        layout,
+        hyperparameters=render_hyperparameters(
+            dict(spec.hyperparameters),
+            program=spec.entry_point.program,
+            submit_directory=str(view.code_dir),
+            job_name=job.name,
+            region=job.region,
+        ),
+        input_data_config=render_input_data_config(
+            {c.name: ChannelConfig(content_type=c.content_type) for c in spec.channels}
+        ),
+        resource_config=render_resource_config(
+            instance_type=spec.instance_type, instance_count=spec.instance_count
+        ),
+        checkpoint_config=(
+            render_checkpoint_config(str(view.checkpoint_dir)) if spec.checkpoint_path else None
+        ),
+    )
+
+
+def _launcher_argv(
+    spec: JobSpec, layout: TrainingLayout, bind: bool, status_file: Path, python: str
+) -> list[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "sagelift.runtime",
+        "--root",
+        str(layout.root),
+        "--max-runtime",
+        str(spec.max_runtime),
+        "--grace",
+        str(spec.stop_grace),
+        "--bind-opt-ml",
+        "require" if bind else "off",
+        "--status-file",
+        str(status_file),
+        "--python",
+        python,
+    ]
+    entry = spec.entry_point
+    if entry.kind == "script":
+        argv += ["--program", entry.argv[0]]
+    elif entry.kind == "module":
+        argv += ["--module", entry.argv[0]]
+    else:
+        argv += ["--command", *entry.argv]
+    return argv
+
+
+def opt_ml_bindable() -> bool:
+    """Whether a job can see its layout on /opt/ml through a private mount namespace."""
+    return _bind_obstacle() is None
+
+
+def _bind_obstacle() -> str | None:
+    if not sys.platform.startswith("linux"):
+        return f"mount namespaces are Linux-only (this is {sys.platform})"
+    if shutil.which("true") is None:  # pragma: no cover - a broken PATH, not a real platform
+        return "no usable PATH"
+    if os.geteuid() == 0:
+        return None
+    if not CONTAINER_ROOT.is_dir():
+        return "/opt/ml does not exist and only root can create it"
+    try:
+        enabled = Path("/proc/sys/kernel/unprivileged_userns_clone").read_text().strip()
+    except OSError:
+        enabled = "1"
+    if enabled == "0":
+        return "unprivileged user namespaces are disabled"
+    return None
+
+
+def _supervisor_pid(record_dir: Path) -> int | None:
+    try:
+        return int((record_dir / "supervisor.pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _supervisor_alive(record_dir: Path) -> bool:
+    pid = _supervisor_pid(record_dir)
+    if pid is None:
+        # Not written yet: the supervisor is starting.
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

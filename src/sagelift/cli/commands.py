@@ -1,0 +1,230 @@
+"""One function per command: parse flags → call ``sagelift.jobs`` → render."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sagelift import jobs, records
+from sagelift.backends.base import JobHandle, JobState, JobStatus
+from sagelift.cli import render
+from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scalar
+from sagelift.errors import UsageError
+from sagelift.spec import parse_job_spec
+
+__all__ = ["dispatch"]
+
+EXIT_STOPPED = 130
+
+SCALAR_FLAGS = {
+    "source_dir": "source_dir",
+    "output_path": "output_path",
+    "checkpoint_path": "checkpoint_path",
+    "max_runtime": "max_runtime",
+    "stop_grace": "stop_grace",
+    "base_job_name": "base_job_name",
+    "job_name": "job_name",
+    "instance_type": "instance_type",
+    "instance_count": "instance_count",
+    "dependencies": "dependencies",
+    "requirements": "requirements",
+    "opt_ml": "opt_ml",
+}
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handler: Callable[[argparse.Namespace, Path], int] = COMMANDS[args.command_name]
+    return handler(args, Path(args.project))
+
+
+def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The spec keys set by flags, as a config layer."""
+    entries = [e for e in (args.script, args.module, args.command) if e]
+    if len(entries) > 1:
+        raise UsageError(
+            "give one entry point: a script, --module or --command",
+            hint="e.g. 'sagelift run train.py' or 'sagelift run -m pkg.train'",
+        )
+    values: dict[str, Any] = {}
+    if args.script:
+        values["entry_point"] = args.script
+    elif args.module:
+        values["entry_point"] = f"-m {args.module}"
+    elif args.command:
+        values["entry_point"] = args.command if " " in args.command.strip() else [args.command]
+    if args.isolated:
+        if args.dependencies == "current":
+            raise UsageError(
+                "--isolated conflicts with --dependencies current", hint="pass only one of them"
+            )
+        values["dependencies"] = "isolated"
+    for dest, key in SCALAR_FLAGS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            values[key] = value
+    for text in args.hp:
+        key, raw = parse_assignment(text, flag="--hp")
+        values[f"hyperparameters.{key}"] = parse_scalar(raw)
+    for text in args.channel:
+        key, raw = parse_assignment(text, flag="--channel")
+        values[f"channels.{key}"] = raw
+    for text in args.env:
+        key, raw = parse_assignment(text, flag="--env")
+        values[f"environment.{key}"] = raw
+    return values
+
+
+def _config(args: argparse.Namespace, project: Path) -> Resolved:
+    return jobs.load_config_for(project, cli=cli_overrides(args), profile=args.profile)
+
+
+def cmd_run(args: argparse.Namespace, project: Path) -> int:
+    spec = parse_job_spec(_config(args, project), project)
+    handle = jobs.submit(spec)
+    if args.detach:
+        render.line(f"sagelift: job {handle.name} started (detached)")
+        render.line(f"  follow: sagelift logs -f {handle.name}")
+        render.line(f"  stop:   sagelift stop {handle.name}")
+        render.out(handle.name)
+        return 0
+    if not args.quiet:
+        render.line(f"sagelift: job {handle.name} started ({spec.entry_point.describe()})")
+    status = _follow(handle)
+    if not args.quiet or status.state is not JobState.COMPLETED:
+        render.status_summary(status)
+    return _exit_code(status)
+
+
+def _follow(handle: JobHandle) -> JobStatus:
+    """Stream the job to the end; Ctrl-C stops it cleanly and keeps streaming until it ends."""
+    shown = 0
+    while True:
+        skip = shown  # after an interrupt the log is read again from its start
+        try:
+            for text in jobs.stream(handle, follow=True):
+                if skip:
+                    skip -= 1
+                    continue
+                render.out(text)
+                shown += 1
+            return jobs.wait(handle)
+        except KeyboardInterrupt:
+            # Further Ctrl-C are ignored while the job winds down.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            render.line(
+                f"\nsagelift: stopping {handle.name}: SIGTERM to the script, SIGKILL after its "
+                "grace period"
+            )
+            jobs.stop(handle)
+
+
+def _exit_code(status: JobStatus) -> int:
+    if status.state is JobState.COMPLETED:
+        return 0
+    if status.state is JobState.STOPPED and status.secondary_status == "Stopped":
+        return EXIT_STOPPED
+    return 1
+
+
+def cmd_config(args: argparse.Namespace, project: Path) -> int:
+    if args.keys:
+        rows = [[k, d] for k, d in KEYS.items()] + [[f"{t}.<name>", d] for t, d in TABLES.items()]
+        render.table(rows, ["key", "meaning"])
+        return 0
+    config = _config(args, project)
+    # Parse too, so an invalid value is reported here rather than at run time.
+    parse_job_spec(config, project)
+    if args.json:
+        render.as_json(
+            {k: {"value": v.value, "source": v.source} for k, v in config.values.items()}
+        )
+        return 0
+    if config.project_file is not None:
+        render.out(f"# project file: {config.project_file}")
+    if config.profile:
+        render.out(f"# profile: {config.profile}")
+    rows = [[key, _show(v.value), v.source] for key, v in sorted(config.values.items())]
+    render.table(rows, ["key", "value", "source"])
+    return 0
+
+
+def _show(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def cmd_ls(args: argparse.Namespace, project: Path) -> int:
+    statuses = jobs.list_jobs(project)
+    if args.json:
+        render.as_json([render.status_dict(s) for s in statuses])
+        return 0
+    if not statuses:
+        render.line("no jobs yet in this project; start one with 'sagelift run'")
+        return 0
+    rows = [
+        [
+            s.name,
+            s.state.value,
+            s.secondary_status,
+            s.backend,
+            render.when(s.created_at),
+            render.seconds(s.duration),
+        ]
+        for s in statuses
+    ]
+    render.table(rows, ["job", "status", "secondary", "backend", "created", "duration"])
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace, project: Path) -> int:
+    status = jobs.describe(project, args.job)
+    if args.json:
+        render.as_json(render.status_dict(status))
+    else:
+        render.describe(status)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace, project: Path) -> int:
+    for text in jobs.logs(project, args.job, follow=args.follow):
+        render.out(text)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace, project: Path) -> int:
+    handle = jobs.handle_for(project, args.job)
+    status = jobs.stop(handle)
+    if status.state.is_terminal:
+        render.line(f"sagelift: job {handle.name} already ended ({status.state.value})")
+        return 0
+    if args.no_wait:
+        render.line(f"sagelift: stopping {handle.name}")
+        return 0
+    render.line(f"sagelift: stopping {handle.name} (SIGTERM, then SIGKILL after the grace period)")
+    status = jobs.wait(handle)
+    render.status_summary(status)
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace, project: Path) -> int:
+    dest = None if args.dest is None else Path(args.dest)
+    target = jobs.fetch(project, args.job, dest, force=args.force)
+    render.line(f"sagelift: model of {records.find_record(project, args.job).name} in {target}")
+    render.out(os.fspath(target))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
+    "run": cmd_run,
+    "config": cmd_config,
+    "ls": cmd_ls,
+    "describe": cmd_describe,
+    "logs": cmd_logs,
+    "stop": cmd_stop,
+    "fetch": cmd_fetch,
+}

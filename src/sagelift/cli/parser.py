@@ -1,0 +1,131 @@
+"""The argument parser: flags only, no logic."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from typing import NoReturn
+
+from sagelift import __version__
+from sagelift.errors import UsageError
+
+__all__ = ["build_parser"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors that carry a hint, raised as UsageError (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f"see '{self.prog} --help'"
+        if message.startswith("unrecognized arguments:"):
+            known = [opt for action in self._actions for opt in action.option_strings]
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+                if close:
+                    hint = f"did you mean {close[0]}? ({hint})"
+                    break
+        raise UsageError(f"{self.prog}: {message}", hint=hint)
+
+
+def _spec_flags() -> argparse.ArgumentParser:
+    """Flags that override spec keys; shared by ``run`` and ``config``."""
+    flags = argparse.ArgumentParser(add_help=False)
+    g = flags.add_argument_group("job spec (each overrides the same key of sagelift.toml)")
+    g.add_argument("-m", "--module", help="run a module (python -m MODULE) as the entry point")
+    g.add_argument("--command", help="run a command (quoted, split like a shell would)")
+    g.add_argument("--source-dir", help="code directory shipped as /opt/ml/code")
+    g.add_argument(
+        "--hp",
+        "--hyperparameter",
+        dest="hp",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hyperparameter; VALUE is JSON when it parses (3, 0.1, true), else a string",
+    )
+    g.add_argument(
+        "--channel", action="append", default=[], metavar="NAME=PATH", help="input channel"
+    )
+    g.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="environment variable"
+    )
+    g.add_argument("--output-path", help="where <job>/output/model.tar.gz goes")
+    g.add_argument("--checkpoint-path", help="checkpoints restored and saved here")
+    g.add_argument("--max-runtime", help="seconds or a duration (90m, 2h)")
+    g.add_argument("--stop-grace", help="seconds between SIGTERM and SIGKILL")
+    g.add_argument("--base-job-name", help="prefix of the generated job name")
+    g.add_argument("--job-name", help="exact job name")
+    g.add_argument("--instance-type", help="'local' (default) or 'local_gpu'")
+    g.add_argument("--instance-count", type=int, help="number of instances")
+    g.add_argument(
+        "--dependencies",
+        choices=("current", "isolated"),
+        help="current Python environment, or an isolated venv from requirements (cached)",
+    )
+    g.add_argument("--isolated", action="store_true", help="same as --dependencies isolated")
+    g.add_argument("--requirements", help="requirements file for --isolated")
+    g.add_argument(
+        "--opt-ml", choices=("auto", "require", "off"), help="bind the job on /opt/ml (Linux)"
+    )
+    g.add_argument("--profile", help="use [profile.NAME] from the config files")
+    return flags
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="sagelift",
+        description="Run a training project, unmodified, as a SageMaker training job.",
+    )
+    parser.add_argument("--version", action="version", version=f"sagelift {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument(
+        "-C", "--project", default=".", metavar="DIR", help="project directory (default: .)"
+    )
+    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=Parser)
+    spec_flags = _spec_flags()
+
+    run = sub.add_parser(
+        "run",
+        parents=[spec_flags],
+        help="run the project as a training job",
+        description=(
+            "Run the project as a training job. The script sees the SageMaker contract: "
+            "/opt/ml layout, SM_* variables, hyperparameters as arguments."
+        ),
+    )
+    run.add_argument("script", nargs="?", help="entry point script (overrides entry_point)")
+    run.add_argument("--detach", "-d", action="store_true", help="return at once; job goes on")
+    run.add_argument("--quiet", "-q", action="store_true", help="only the script's output")
+
+    config = sub.add_parser(
+        "config", parents=[spec_flags], help="show every resolved setting and its source"
+    )
+    config.add_argument("script", nargs="?", help=argparse.SUPPRESS)
+    config.add_argument("--keys", action="store_true", help="list every known key")
+    config.add_argument("--json", action="store_true", help="machine-readable output")
+
+    ls = sub.add_parser("ls", help="list this project's jobs")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+
+    describe = sub.add_parser("describe", help="show one job")
+    describe.add_argument("job", help="job name, a unique prefix, or 'last'")
+    describe.add_argument("--json", action="store_true", help="machine-readable output")
+
+    logs = sub.add_parser("logs", help="print a job's output")
+    logs.add_argument("job", help="job name, a unique prefix, or 'last'")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until it ends")
+
+    stop = sub.add_parser("stop", help="stop a running job (SIGTERM, grace period, SIGKILL)")
+    stop.add_argument("job", help="job name, a unique prefix, or 'last'")
+    stop.add_argument("--no-wait", action="store_true", help="return without waiting")
+
+    fetch = sub.add_parser("fetch", help="extract a job's model into a directory")
+    fetch.add_argument("job", help="job name, a unique prefix, or 'last'")
+    fetch.add_argument("dest", nargs="?", help="destination (default: models/<job>)")
+    fetch.add_argument("--force", action="store_true", help="extract into a non-empty DEST")
+    return parser
+
+
+if __name__ == "__main__":  # pragma: no cover
+    build_parser().print_help(sys.stdout)

@@ -1,0 +1,108 @@
+"""Everything the CLI prints: errors with hints, tables, job summaries."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sagelift.backends.base import JobState, JobStatus
+from sagelift.errors import SageliftError
+
+__all__ = ["error", "internal_error", "line", "status_summary", "table"]
+
+
+def line(text: str = "", *, err: bool = True) -> None:
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def out(text: str) -> None:
+    print(text, flush=True)
+
+
+def error(exc: SageliftError) -> None:
+    line(f"sagelift: {exc.headline}: {exc.message}")
+    if exc.hint:
+        line(f"  hint: {exc.hint}")
+
+
+def internal_error(exc: BaseException, issues_url: str) -> None:
+    line(f"sagelift: internal error: {type(exc).__name__}: {exc}")
+    line(f"  this is a bug in sagelift, not in your project; please report it at {issues_url}")
+    line("  with the output of the same command run with --debug")
+
+
+def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    for row in (headers, *rows):
+        out("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.1f}s"
+    minutes, secs = divmod(int(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def when(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def status_summary(status: JobStatus) -> None:
+    """The end-of-run summary, on stderr so stdout stays the script's."""
+    line(
+        f"sagelift: job {status.name} {status.state.value} "
+        f"({status.secondary_status}) in {seconds(status.duration)}"
+    )
+    if status.failure_reason:
+        first, *rest = status.failure_reason.strip().splitlines() or [""]
+        line(f"  reason: {first}")
+        for extra in rest[:12]:
+            line(f"          {extra}")
+    if status.model_artifacts:
+        line(f"  model:  {status.model_artifacts}")
+    for note in status.notes:
+        line(f"  note:   {note}")
+    if status.state is JobState.COMPLETED:
+        line(f"  next:   sagelift fetch {status.name}")
+    elif status.state is JobState.FAILED:
+        line(f"  logs:   sagelift logs {status.name}")
+
+
+def status_dict(status: JobStatus) -> dict[str, Any]:
+    from sagelift.records import status_to_dict
+
+    return status_to_dict(status)
+
+
+def describe(status: JobStatus) -> None:
+    fields = [
+        ("name", status.name),
+        ("backend", status.backend),
+        ("status", status.state.value),
+        ("secondary", status.secondary_status),
+        ("created", when(status.created_at)),
+        ("started", when(status.started_at)),
+        ("ended", when(status.ended_at)),
+        ("duration", seconds(status.duration)),
+        ("exit code", "-" if status.exit_code is None else str(status.exit_code)),
+        ("model", status.model_artifacts or "-"),
+        ("output", status.output_artifacts or "-"),
+    ]
+    for key, value in fields:
+        out(f"{key:<10} {value}")
+    if status.failure_reason:
+        out("reason     " + status.failure_reason.replace("\n", "\n           "))
+    for note in status.notes:
+        out(f"note       {note}")
+    out("history    " + " -> ".join(f"{n} ({when(t)[11:]})" for n, t in status.transitions))
+
+
+def as_json(data: Any) -> None:
+    out(json.dumps(data, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,255 @@
+"""The library façade: load a spec, run / wait / describe / logs / stop / fetch jobs.
+
+The CLI is a view of these functions; a Python user calls them directly::
+
+    spec = sagelift.load_spec(Path("."), hyperparameters={"epochs": 3})
+    result = sagelift.run(spec)
+    print(result.status.state, result.model_artifacts)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sagelift import records
+from sagelift.backends import get_backend
+from sagelift.backends.base import Backend, JobHandle, JobState, JobStatus, PreparedJob
+from sagelift.config import Resolved, load_config
+from sagelift.errors import JobFailed, SpecError, UsageError
+from sagelift.spec import JobSpec, check_local_inputs, parse_job_spec, validate_job_name
+
+__all__ = [
+    "JobResult",
+    "describe",
+    "fetch",
+    "list_jobs",
+    "load_spec",
+    "logs",
+    "run",
+    "stop",
+    "stream",
+    "submit",
+    "wait",
+]
+
+log = logging.getLogger(__name__)
+
+WAIT_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobResult:
+    """The outcome of a finished job."""
+
+    handle: JobHandle
+    status: JobStatus
+
+    @property
+    def ok(self) -> bool:
+        return self.status.state is JobState.COMPLETED
+
+    @property
+    def model_artifacts(self) -> str | None:
+        return self.status.model_artifacts
+
+
+def load_config_for(
+    project_dir: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cli: Mapping[str, Any] | None = None,
+    profile: str | None = None,
+) -> Resolved:
+    return load_config(
+        project_dir, environ=os.environ if environ is None else environ, cli=cli, profile=profile
+    )
+
+
+def load_spec(
+    project_dir: Path = Path("."),
+    *,
+    environ: Mapping[str, str] | None = None,
+    profile: str | None = None,
+    **overrides: Any,
+) -> JobSpec:
+    """The job spec of ``project_dir`` with its layers; ``overrides`` act as CLI flags.
+
+    Table overrides are mappings: ``hyperparameters={"epochs": 3}``.
+    """
+    cli: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, Mapping):
+            cli.update({f"{key}.{sub}": v for sub, v in value.items()})
+        else:
+            cli[key] = value
+    config = load_config_for(project_dir, environ=environ, cli=cli, profile=profile)
+    return parse_job_spec(config, project_dir)
+
+
+def backend_for(spec: JobSpec) -> Backend:
+    return get_backend("local")
+
+
+def new_job_name(base: str, when: datetime) -> str:
+    """``<base>-YYYYMMDD-HHMMSS-<4 hex>``: unique, sortable, SageMaker-valid."""
+    suffix = f"-{when:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return base[: 63 - len(suffix)].rstrip("-") + suffix
+
+
+def submit(spec: JobSpec, *, region: str | None = None) -> JobHandle:
+    """Validate ``spec`` and start it; returns at once.
+
+    Every check happens before the first side effect: a UsageError leaves nothing behind.
+    """
+    backend = backend_for(spec)
+    backend.check(spec)
+    check_local_inputs(spec)
+    created = records.now()
+    name = spec.job_name or new_job_name(spec.base_job_name, created)
+    validate_job_name(name)
+    record_dir = records.jobs_root(spec.project_dir) / name
+    if record_dir.exists():
+        raise SpecError(
+            f"job_name: a job named '{name}' already exists",
+            hint="job names are unique: drop job_name to get a generated one",
+            field="job_name",
+        )
+    job = PreparedJob(
+        spec=spec,
+        name=name,
+        record_dir=record_dir,
+        created_at=created,
+        region=region or _default_region(),
+    )
+    record_dir.mkdir(parents=True)
+    try:
+        records.write_json_atomic(
+            record_dir / records.JOB_FILE,
+            {
+                "name": name,
+                "backend": backend.name,
+                "created_at": created.isoformat(),
+                "spec": records.spec_to_dict(spec),
+            },
+        )
+        return backend.submit(job)
+    except UsageError:
+        shutil.rmtree(record_dir, ignore_errors=True)
+        raise
+
+
+def _default_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def handle_for(project_dir: Path, name: str) -> JobHandle:
+    record_dir = records.find_record(project_dir, name)
+    data = records.read_job(record_dir)
+    return JobHandle(backend=data["backend"], name=data["name"], record_dir=record_dir)
+
+
+def describe(project_dir: Path, name: str) -> JobStatus:
+    handle = handle_for(project_dir, name)
+    return get_backend(handle.backend).describe(handle)
+
+
+def list_jobs(project_dir: Path) -> list[JobStatus]:
+    """Every recorded job of the project, newest first."""
+    statuses = []
+    for record_dir in records.list_records(project_dir):
+        data = records.read_job(record_dir)
+        handle = JobHandle(backend=data["backend"], name=data["name"], record_dir=record_dir)
+        if (record_dir / records.STATUS_FILE).exists():
+            statuses.append(get_backend(handle.backend).describe(handle))
+    return statuses
+
+
+def logs(project_dir: Path, name: str, *, follow: bool = False) -> Iterator[str]:
+    return stream(handle_for(project_dir, name), follow=follow)
+
+
+def stream(handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
+    """The job's output lines; with ``follow``, until the job ends."""
+    return get_backend(handle.backend).logs(handle, follow=follow)
+
+
+def wait(
+    handle: JobHandle,
+    *,
+    on_line: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+) -> JobStatus:
+    """Block until the job ends, passing each output line to ``on_line``."""
+    backend = get_backend(handle.backend)
+    if on_line is not None:
+        for line in backend.logs(handle, follow=True):
+            on_line(line)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        status = backend.describe(handle)
+        if status.state.is_terminal:
+            return status
+        if deadline is not None and time.monotonic() > deadline:
+            return status
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def stop(handle: JobHandle) -> JobStatus:
+    """Ask the job to stop (SIGTERM, grace, SIGKILL) and return its current status."""
+    backend = get_backend(handle.backend)
+    status = backend.describe(handle)
+    if status.state.is_terminal:
+        return status
+    backend.stop(handle)
+    return backend.describe(handle)
+
+
+def run(
+    spec: JobSpec, *, on_line: Callable[[str], None] | None = None, check: bool = False
+) -> JobResult:
+    """Run ``spec`` to the end. With ``check``, raise JobFailed unless it completed."""
+    handle = submit(spec)
+    status = wait(handle, on_line=on_line)
+    if check and status.state is not JobState.COMPLETED:
+        raise JobFailed(
+            f"job {handle.name} {status.state.value.lower()}: {status.failure_reason or ''}",
+            job_name=handle.name,
+            reason=status.failure_reason,
+        )
+    return JobResult(handle=handle, status=status)
+
+
+def fetch(project_dir: Path, name: str, dest: Path | None = None, *, force: bool = False) -> Path:
+    """Extract the job's model (and output data, under ``output/``) into ``dest``.
+
+    Extraction refuses absolute paths, ``..`` and links that leave ``dest``. An existing,
+    non-empty ``dest`` is never overwritten without ``force``.
+    """
+    from sagelift.packaging import safe_extract
+
+    handle = handle_for(project_dir, name)
+    status = get_backend(handle.backend).describe(handle)
+    if status.model_artifacts is None:
+        raise UsageError(
+            f"job {handle.name} has no model artifacts (status {status.state.value})",
+            hint="fetch works once a job has completed or was stopped",
+        )
+    target = dest if dest is not None else Path("models") / handle.name
+    if target.exists() and any(target.iterdir()) and not force:
+        raise UsageError(
+            f"{target} exists and is not empty", hint="pick another destination or pass --force"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    safe_extract(Path(status.model_artifacts), target)
+    if status.output_artifacts and Path(status.output_artifacts).is_file():
+        safe_extract(Path(status.output_artifacts), target / "output")
+    return target
