@@ -75,7 +75,7 @@ def load_config_for(
 
 
 def load_spec(
-    project_dir: Path = Path("."),
+    project_dir: Path | str = ".",
     *,
     environ: Mapping[str, str] | None = None,
     profile: str | None = None,
@@ -91,8 +91,9 @@ def load_spec(
             cli.update({f"{key}.{sub}": v for sub, v in value.items()})
         else:
             cli[key] = value
-    config = load_config_for(project_dir, environ=environ, cli=cli, profile=profile)
-    return parse_job_spec(config, project_dir)
+    project = Path(project_dir)
+    config = load_config_for(project, environ=environ, cli=cli, profile=profile)
+    return parse_job_spec(config, project)
 
 
 def backend_for(spec: JobSpec) -> Backend:
