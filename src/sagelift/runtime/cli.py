@@ -1,0 +1,145 @@
+"""``python -m sagelift.runtime``: the launcher's command line, the only part that prints."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import NoReturn
+
+from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
+from sagelift.errors import ConfigError, SageliftError
+from sagelift.runtime.failure import write_failure_file
+from sagelift.runtime.launcher import DEFAULT_GRACE_SECONDS, LaunchRequest, launch
+from sagelift.runtime.processes import become_subreaper
+from sagelift.runtime.status import LaunchStatus, now_iso, write_status
+
+__all__ = ["main", "parse_args"]
+
+BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
+_COMMAND_FLAG = "--command"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message, hint=f"see {self.prog} --help")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog="python -m sagelift.runtime",
+        description="Run training code under the SageMaker /opt/ml contract: SM_* environment, "
+        "hyperparameters as arguments, SIGTERM forwarding, output/success or output/failure.",
+        epilog=f"{_COMMAND_FLAG} ARG [ARG ...] takes the rest of the command line.",
+    )
+    parser.add_argument(
+        "--root", type=Path, help=f"layout root (default: ${BASE_DIR_ENV}, else {CONTAINER_ROOT})"
+    )
+    entry = parser.add_mutually_exclusive_group()
+    entry.add_argument("--program", help="script relative to the code dir (.py, .sh, executable)")
+    entry.add_argument("--module", help="Python module to run with -m")
+    parser.add_argument("--python", default=sys.executable, help="interpreter for .py and -m")
+    parser.add_argument("--max-runtime", type=_seconds(positive=True), metavar="SECONDS")
+    parser.add_argument(
+        "--grace",
+        type=_seconds(positive=False),
+        default=DEFAULT_GRACE_SECONDS,
+        metavar="SECONDS",
+        help="SIGTERM to SIGKILL delay when stopping (default %(default)g, as SageMaker)",
+    )
+    parser.add_argument("--bind-opt-ml", choices=("auto", "require", "off"), default="off")
+    parser.add_argument("--status-file", type=Path, metavar="PATH")
+    return parser
+
+
+def _seconds(*, positive: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if value < 0 or (positive and value == 0) or value != value:
+            raise argparse.ArgumentTypeError(f"out of range: {text!r}")
+        return value
+
+    return parse
+
+
+def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest:
+    """The launch request for ``argv`` (without the program name).
+
+    Raises:
+        ConfigError: unknown or invalid options, or more than one entry point.
+    """
+    args = list(argv)
+    command: tuple[str, ...] | None = None
+    if _COMMAND_FLAG in args:
+        at = args.index(_COMMAND_FLAG)
+        command = tuple(args[at + 1 :])
+        args = args[:at]
+        if not command:
+            raise ConfigError(f"{_COMMAND_FLAG} needs a command", hint="--command python x.py")
+    ns = _parser().parse_args(args)
+    if command is not None and (ns.program is not None or ns.module is not None):
+        raise ConfigError(
+            "choose one of --program, --module and --command", hint="pass one entry point"
+        )
+    root = ns.root if ns.root is not None else Path(environ.get(BASE_DIR_ENV) or CONTAINER_ROOT)
+    return LaunchRequest(
+        root=root,
+        program=ns.program,
+        module=ns.module,
+        command=command,
+        python=ns.python,
+        max_runtime=ns.max_runtime,
+        grace=ns.grace,
+        bind_opt_ml=ns.bind_opt_ml,
+        status_file=ns.status_file,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the launcher; returns the exit code (the job's, or 2 for a usage error)."""
+    logging.basicConfig(level=logging.INFO, format="sagelift: %(message)s", stream=sys.stderr)
+    request: LaunchRequest | None = None
+    started_at = now_iso()
+    try:
+        request = parse_args(sys.argv[1:] if argv is None else argv, os.environ)
+        request = replace(request, adopt_orphans=become_subreaper())
+        status = launch(request)
+    except SageliftError as exc:
+        line = f"sagelift: {exc.headline}: {exc.message}"
+        if exc.hint:
+            line += f" (hint: {exc.hint})"
+        print(line, file=sys.stderr)
+        if request is not None:
+            _record_refusal(request, exc, started_at)
+        return exc.exit_code
+    return status.exit_code if status.exit_code is not None else 1
+
+
+def _record_refusal(request: LaunchRequest, exc: SageliftError, started_at: str) -> None:
+    # SageMaker shows output/failure as FailureReason, so a job that could not start says why.
+    text = f"{type(exc).__name__}: {exc.message}\n"
+    if exc.hint:
+        text += f"Hint: {exc.hint}\n"
+    if request.root.is_dir():
+        with contextlib.suppress(OSError):
+            write_failure_file(TrainingLayout(request.root).failure_file, text)
+    if request.status_file is not None:
+        status = LaunchStatus(
+            state="Failed",
+            exit_code=exc.exit_code,
+            signal=None,
+            failure_reason=text,
+            started_at=started_at,
+            ended_at=now_iso(),
+            opt_ml="off" if request.bind_opt_ml == "off" else "unavailable: not started",
+        )
+        with contextlib.suppress(OSError):
+            write_status(request.status_file, status)

@@ -1,0 +1,251 @@
+"""Run the training code once under the SageMaker contract and record how it ended.
+
+One ``launch`` is one job attempt: read the config files, compute the SM_* environment, start
+the entry point in its own process group with the code dir as working directory, relay its
+output, stop it as SageMaker would (SIGTERM, grace, SIGKILL) on a signal or at the maximum
+runtime, kill whatever it leaves behind, and write ``output/success`` or ``output/failure``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sagelift.contract.config_files import ConfigFiles, read_config_files
+from sagelift.contract.environment import entry_point_name, training_env, user_args
+from sagelift.contract.host import detect_host_facts
+from sagelift.contract.layout import TrainingLayout
+from sagelift.errors import SpecError
+from sagelift.runtime.entry import build_argv, check_entry, resolve_entry
+from sagelift.runtime.failure import FAILURE_REASON_LIMIT, failure_reason, write_failure_file
+from sagelift.runtime.mounts import BindMode, OptMlView, prepare_view
+from sagelift.runtime.processes import (
+    StderrRelay,
+    exit_status,
+    kill_adopted,
+    reap_adopted,
+)
+from sagelift.runtime.signals import StopController, StopReason, kill_group
+from sagelift.runtime.status import LaunchState, LaunchStatus, now_iso, write_status
+
+__all__ = ["DEFAULT_GRACE_SECONDS", "LaunchRequest", "final_state", "launch"]
+
+log = logging.getLogger(__name__)
+
+# StopTrainingJob and MaxRuntimeInSeconds: SIGTERM, then SIGKILL 120 s later.
+DEFAULT_GRACE_SECONDS = 120.0
+POLL_SECONDS = 0.05
+REAP_EVERY_POLLS = 20
+RELAY_DRAIN_SECONDS = 5.0
+STDERR_FD = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaunchRequest:
+    """What to run and how.
+
+    At most one of ``program``, ``module`` and ``command``; with none, the ``sagemaker_program``
+    hyperparameter or ``$SAGEMAKER_PROGRAM`` names the program. ``max_runtime`` of ``None``
+    means no limit. ``adopt_orphans`` declares that every child of this process other than the
+    job belongs to the job (true for the CLI once it is a subreaper or PID 1); the launcher
+    then kills and reaps them when the job ends.
+    """
+
+    root: Path
+    program: str | None = None
+    module: str | None = None
+    command: tuple[str, ...] | None = None
+    python: str = sys.executable
+    max_runtime: float | None = None
+    grace: float = DEFAULT_GRACE_SECONDS
+    bind_opt_ml: BindMode = "off"
+    status_file: Path | None = None
+    adopt_orphans: bool = False
+
+
+def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) -> LaunchStatus:
+    """Run the job described by ``request`` to its end and return how it ended.
+
+    ``environ`` (default ``os.environ``) is the base of the child's environment; the SM_*
+    variables and ``PYTHONUNBUFFERED=1`` are laid over it. Must be called from the main
+    thread (it installs signal handlers) and, for ``bind_opt_ml``, before any other thread
+    starts. The status file, when requested, is written last.
+
+    Raises:
+        SpecError: unreadable config files, or an entry point that cannot start; nothing was
+            started.
+        UnsupportedFeature: ``bind_opt_ml="require"`` and ``/opt/ml`` cannot be bound.
+    """
+    base_env = dict(os.environ if environ is None else environ)
+    layout = TrainingLayout(request.root)
+    config = _read_config(layout)
+    entry = resolve_entry(
+        program=request.program,
+        module=request.module,
+        command=request.command,
+        configured_program=entry_point_name(config),
+        environ=base_env,
+    )
+    check_entry(entry, python=request.python, code_dir=layout.code_dir, path=base_env.get("PATH"))
+    argv = build_argv(entry, python=request.python, user_args=user_args(config))
+    view = prepare_view(request.root, request.bind_opt_ml)
+    env = _child_env(base_env, view, config)
+
+    controller = StopController(grace=request.grace)
+    controller.install()
+    try:
+        status = _supervise(request, layout, view, argv, env, controller)
+    finally:
+        controller.restore()
+    if request.status_file is not None:
+        try:
+            write_status(request.status_file, status)
+        except OSError as exc:
+            log.error("cannot write the status file %s: %s", request.status_file, exc)
+    return status
+
+
+def _read_config(layout: TrainingLayout) -> ConfigFiles:
+    try:
+        return read_config_files(layout)
+    except (OSError, ValueError) as exc:
+        raise SpecError(
+            f"cannot read the job's config files in {layout.config_dir}: {exc}",
+            hint="write hyperparameters.json, inputdataconfig.json and resourceconfig.json "
+            "there, or pass --root",
+            field="root",
+        ) from exc
+
+
+def _child_env(base: dict[str, str], view: OptMlView, config: ConfigFiles) -> dict[str, str]:
+    try:
+        contract = training_env(
+            layout=TrainingLayout(view.root), config=config, host=detect_host_facts()
+        )
+    except KeyError as exc:
+        raise SpecError(
+            f"resourceconfig.json lacks {exc}",
+            hint="it needs current_host and hosts, as SageMaker writes them",
+            field="resource_config",
+        ) from exc
+    return {**base, **contract, "PYTHONUNBUFFERED": "1"}
+
+
+def _supervise(
+    request: LaunchRequest,
+    layout: TrainingLayout,
+    view: OptMlView,
+    argv: list[str],
+    env: dict[str, str],
+    controller: StopController,
+) -> LaunchStatus:
+    started_at = now_iso()
+    cwd = TrainingLayout(view.root).code_dir
+    if controller.stop_reason() is not None:
+        log.info("stopped before the training process started")
+        code = 128 + (controller.signum or signal.SIGTERM)
+        return _status("Stopped", code, None, None, started_at, view.opt_ml)
+    log.info("starting %s in %s", shlex.join(argv), cwd)
+    read_fd, write_fd = os.pipe()
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stderr=write_fd,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        os.close(read_fd)
+        code = 127 if isinstance(exc, FileNotFoundError) else 126
+        text = f"AlgorithmError: cannot start {argv[0]}: {exc.strerror}\n\nExitCode {code}\n"
+        write_failure_file(layout.failure_file, text)
+        return _status("Failed", code, None, _read_reason(layout), started_at, view.opt_ml)
+    finally:
+        os.close(write_fd)
+    controller.attach(process.pid)
+    relay = StderrRelay(read_fd, STDERR_FD)
+    relay.start()
+
+    returncode = _wait(process, request, controller)
+    if kill_group(process.pid, signal.SIGKILL):
+        log.info("killed processes the training process left in its group")
+    if request.adopt_orphans and (count := kill_adopted(process.pid)):
+        log.info("killed %d processes that left the training process group", count)
+    if not relay.join(RELAY_DRAIN_SECONDS):
+        log.warning("a process outside the job still holds its stderr open")
+
+    exit_code, signum = exit_status(returncode)
+    state = final_state(controller.stop_reason(), returncode)
+    reason: str | None = None
+    if state == "Completed":
+        layout.success_file.parent.mkdir(parents=True, exist_ok=True)
+        layout.success_file.touch()
+    elif state == "Failed":
+        write_failure_file(layout.failure_file, failure_reason(relay.tail(), exit_code, signum))
+        reason = _read_reason(layout)
+    elif state == "MaxRuntimeExceeded":
+        reason = f"MaxRuntimeExceeded: the job ran longer than {request.max_runtime:g} s"
+    log.info("training process ended: %s, exit code %d", state, exit_code)
+    return _status(state, exit_code, signum, reason, started_at, view.opt_ml)
+
+
+def final_state(stop_reason: StopReason | None, returncode: int) -> LaunchState:
+    """A stop request decides the state whatever the exit code; otherwise exit 0 completes."""
+    if stop_reason is not None:
+        return stop_reason
+    return "Completed" if returncode == 0 else "Failed"
+
+
+def _wait(
+    process: subprocess.Popen[bytes], request: LaunchRequest, controller: StopController
+) -> int:
+    deadline = None
+    if request.max_runtime is not None:
+        deadline = time.monotonic() + request.max_runtime
+    polls = 0
+    while (returncode := process.poll()) is None:
+        if deadline is not None and controller.reason is None and time.monotonic() >= deadline:
+            controller.expire()
+        controller.kill_if_due()
+        polls += 1
+        if request.adopt_orphans and polls % REAP_EVERY_POLLS == 0:
+            reap_adopted(process.pid)
+        time.sleep(POLL_SECONDS)
+    return returncode
+
+
+def _read_reason(layout: TrainingLayout) -> str | None:
+    try:
+        text = layout.failure_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return text[:FAILURE_REASON_LIMIT] or None
+
+
+def _status(
+    state: LaunchState,
+    exit_code: int | None,
+    signum: int | None,
+    reason: str | None,
+    started_at: str,
+    opt_ml: str,
+) -> LaunchStatus:
+    return LaunchStatus(
+        state=state,
+        exit_code=exit_code,
+        signal=signum,
+        failure_reason=reason,
+        started_at=started_at,
+        ended_at=now_iso(),
+        opt_ml=opt_ml,
+    )

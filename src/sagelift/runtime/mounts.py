@@ -1,0 +1,162 @@
+"""Showing the layout root at ``/opt/ml`` through a private mount namespace (Linux only).
+
+Scripts often hard-code ``/opt/ml/...``. With ``--bind-opt-ml`` the launcher moves itself into a
+new mount namespace, makes every mount there private (so nothing propagates back to the host),
+and bind-mounts the layout root on ``/opt/ml``; the job it starts inherits that view. The host's
+mount table never changes: the namespace dies with the launcher and its job.
+
+As root it needs only ``CLONE_NEWNS`` (and creates an empty ``/opt/ml`` directory if there is
+none). Otherwise, or when that is refused, it tries an unprivileged user namespace
+(``CLONE_NEWUSER | CLONE_NEWNS``) that maps the caller's own uid and gid, which needs an
+existing ``/opt/ml`` to mount on.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sagelift.contract.layout import CONTAINER_ROOT
+from sagelift.errors import UnsupportedFeature
+
+__all__ = ["BindMode", "OptMlView", "prepare_view"]
+
+log = logging.getLogger(__name__)
+
+BindMode = Literal["auto", "require", "off"]
+
+# <linux/sched.h> and <linux/mount.h>
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUSER = 0x10000000
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
+_MS_PRIVATE = 0x40000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptMlView:
+    """Where the job sees its layout: ``root`` is ``/opt/ml`` when bound, else the real root.
+
+    ``opt_ml`` is ``"bound"``, ``"off"`` or ``"unavailable: <why>"``.
+    """
+
+    root: Path
+    opt_ml: str
+
+
+class _Unavailable(Exception):
+    """Why /opt/ml cannot be bound here."""
+
+
+def prepare_view(root: Path, mode: BindMode, *, target: Path = CONTAINER_ROOT) -> OptMlView:
+    """Bind ``root`` on ``target`` for this process and its future children, per ``mode``.
+
+    Must run before the process starts any thread (a user namespace needs a single-threaded
+    caller). ``off`` does nothing. ``auto`` falls back to the real root with one log line
+    saying why. A ``root`` that already is ``target`` (inside a container) counts as bound.
+
+    Raises:
+        UnsupportedFeature: ``mode`` is ``require`` and the bind is not possible.
+    """
+    if mode == "off":
+        return OptMlView(root=root, opt_ml="off")
+    try:
+        _bind(root.resolve(), target)
+    except _Unavailable as exc:
+        why = str(exc)
+        if mode == "require":
+            raise UnsupportedFeature(
+                f"cannot show the job's layout at {target}: {why}",
+                hint="run on Linux as root, allow unprivileged user namespaces, "
+                "or pass --bind-opt-ml auto/off and read the SM_* paths",
+            ) from exc
+        log.warning("%s is not bound (%s); the job sees its layout at %s", target, why, root)
+        return OptMlView(root=root, opt_ml=f"unavailable: {why}")
+    log.info("the job's layout %s is bound on %s", root, target)
+    return OptMlView(root=target, opt_ml="bound")
+
+
+def _bind(root: Path, target: Path) -> None:
+    if not sys.platform.startswith("linux"):
+        raise _Unavailable(f"mount namespaces are Linux-only (this is {sys.platform})")
+    if target.exists() and _same_dir(root, target):
+        return
+    if not root.is_dir():
+        raise _Unavailable(f"layout root {root} is not a directory")
+    libc = ctypes.CDLL(None, use_errno=True)
+    _ensure_mountpoint(target)
+    _enter_namespace(libc)
+    # Private first: a bind on a shared mount would propagate to the host's namespace.
+    _call(libc.mount, b"none", b"/", None, _MS_REC | _MS_PRIVATE, None, what="make / private")
+    _call(
+        libc.mount,
+        os.fsencode(root),
+        os.fsencode(target),
+        None,
+        _MS_BIND | _MS_REC,
+        None,
+        what=f"bind {root} on {target}",
+    )
+    if not _same_dir(root, target):
+        raise _Unavailable(f"{target} does not show {root} after the bind")
+
+
+def _ensure_mountpoint(target: Path) -> None:
+    if target.is_dir():
+        return
+    if target.exists():
+        raise _Unavailable(f"{target} exists and is not a directory")
+    if os.geteuid() != 0:
+        raise _Unavailable(f"{target} does not exist and only root can create it")
+    try:
+        target.mkdir(parents=True)
+    except OSError as exc:
+        raise _Unavailable(f"cannot create {target}: {exc.strerror}") from exc
+    log.info("created an empty %s to mount on", target)
+
+
+def _enter_namespace(libc: ctypes.CDLL) -> None:
+    if os.geteuid() == 0:
+        try:
+            _call(libc.unshare, _CLONE_NEWNS, what="unshare(CLONE_NEWNS)")
+            return
+        except _Unavailable as exc:
+            first = str(exc)
+    else:
+        first = "not root"
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        _call(libc.unshare, _CLONE_NEWUSER | _CLONE_NEWNS, what="unshare(CLONE_NEWUSER)")
+    except _Unavailable as exc:
+        raise _Unavailable(f"{first}; {exc}") from None
+    try:
+        # Kernels before 3.19 have no setgroups file and need no deny.
+        if Path("/proc/self/setgroups").exists():
+            Path("/proc/self/setgroups").write_text("deny", encoding="ascii")
+        Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1", encoding="ascii")
+        Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1", encoding="ascii")
+    except OSError as exc:
+        raise _Unavailable(f"mapping uid {uid} in the user namespace failed: {exc}") from exc
+
+
+def _call(function: Callable[..., int], *args: object, what: str) -> None:
+    if function(*args) != 0:
+        code = ctypes.get_errno()
+        message = os.strerror(code)
+        if code in (errno.EPERM, errno.EACCES, errno.EINVAL, errno.ENOSYS):
+            message += " (the namespace is not permitted here)"
+        raise _Unavailable(f"{what} failed: {message}")
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
