@@ -74,6 +74,16 @@ KEYS: dict[str, str] = {
     "aws.bucket": "S3 bucket for code, data and outputs",
     "aws.prefix": "key prefix inside the bucket",
     "aws.endpoint_url": "custom AWS endpoint (tests, proxies)",
+    "aws.ecr_repository": "ECR repository for built images",
+    "aws.registry": "registry host override (default: the account's ECR registry)",
+    "image.mode": "'deps' (default for cloud), 'code', 'framework', or 'uri'",
+    "image.uri": "an image URI to run as is",
+    "image.base": "base image of built images",
+    "image.framework": "prebuilt framework image: sklearn, pytorch, tensorflow, huggingface",
+    "image.framework_version": "version of the framework image",
+    "image.container_cli": "'podman' or 'docker' (default: detected)",
+    "tracking.uri": "MLflow tracking URI (turns tracking on)",
+    "tracking.experiment": "MLflow experiment name (default: base_job_name)",
 }
 
 #: Tables whose sub-keys are free-form: name -> description.
@@ -83,6 +93,9 @@ TABLES: dict[str, str] = {
     "environment": "non-secret environment variables for the job",
     "metrics": "name = regex parsed from the job's output (MetricDefinitions)",
 }
+
+#: Sections of scalar settings: ``[aws]`` holds ``aws.region`` and friends.
+SECTIONS = ("aws", "image", "tracking")
 
 DEFAULTS: dict[str, Any] = {
     "source_dir": ".",
@@ -94,6 +107,7 @@ DEFAULTS: dict[str, Any] = {
     "stop_grace": 120,
     "dependencies": "current",
     "opt_ml": "auto",
+    "aws.prefix": "sagelift",
 }
 
 
@@ -166,9 +180,9 @@ def flatten(table: Mapping[str, Any], source: str) -> dict[str, Any]:
                 )
             for sub, sub_value in value.items():
                 flat[f"{key}.{sub}"] = sub_value
-        elif key == "aws" and isinstance(value, Mapping):
+        elif key in SECTIONS and isinstance(value, Mapping):
             for sub, sub_value in value.items():
-                flat[f"aws.{sub}"] = sub_value
+                flat[f"{key}.{sub}"] = sub_value
         else:
             flat[key] = value
     return flat

@@ -25,6 +25,7 @@ from sagelift.backends import get_backend
 from sagelift.backends.base import Backend, JobHandle, JobState, JobStatus, PreparedJob
 from sagelift.config import Resolved, load_config
 from sagelift.errors import JobFailed, SpecError, UsageError
+from sagelift.settings import Settings, settings_from_config
 from sagelift.spec import JobSpec, check_local_inputs, parse_job_spec, validate_job_name
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "describe",
     "fetch",
     "list_jobs",
+    "load_settings",
     "load_spec",
     "logs",
     "run",
@@ -106,11 +108,23 @@ def new_job_name(base: str, when: datetime) -> str:
     return base[: 63 - len(suffix)].rstrip("-") + suffix
 
 
-def submit(spec: JobSpec, *, region: str | None = None) -> JobHandle:
+def load_settings(
+    project_dir: Path | str = ".",
+    *,
+    environ: Mapping[str, str] | None = None,
+    profile: str | None = None,
+) -> Settings:
+    """The settings (AWS, images, tracking) of ``project_dir``, from the same layers as the spec."""
+    return settings_from_config(load_config_for(Path(project_dir), environ=environ, profile=profile))
+
+
+def submit(spec: JobSpec, *, settings: Settings | None = None) -> JobHandle:
     """Validate ``spec`` and start it; returns at once.
 
     Every check happens before the first side effect: a UsageError leaves nothing behind.
     """
+    if settings is None:
+        settings = load_settings(spec.project_dir)
     backend = backend_for(spec)
     backend.check(spec)
     check_local_inputs(spec)
@@ -129,7 +143,8 @@ def submit(spec: JobSpec, *, region: str | None = None) -> JobHandle:
         name=name,
         record_dir=record_dir,
         created_at=created,
-        region=region or _default_region(),
+        region=settings.aws.region or _default_region(),
+        settings=settings,
     )
     record_dir.mkdir(parents=True)
     try:
@@ -215,10 +230,14 @@ def stop(handle: JobHandle) -> JobStatus:
 
 
 def run(
-    spec: JobSpec, *, on_line: Callable[[str], None] | None = None, check: bool = False
+    spec: JobSpec,
+    *,
+    settings: Settings | None = None,
+    on_line: Callable[[str], None] | None = None,
+    check: bool = False,
 ) -> JobResult:
     """Run ``spec`` to the end. With ``check``, raise JobFailed unless it completed."""
-    handle = submit(spec)
+    handle = submit(spec, settings=settings)
     status = wait(handle, on_line=on_line)
     if check and status.state is not JobState.COMPLETED:
         raise JobFailed(

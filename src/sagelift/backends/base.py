@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from sagelift.settings import Settings
 from sagelift.spec import JobSpec
 
 __all__ = [
@@ -57,6 +58,7 @@ class PreparedJob:
     record_dir: Path
     created_at: datetime
     region: str
+    settings: Settings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

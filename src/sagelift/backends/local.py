@@ -94,8 +94,9 @@ class LocalBackend:
         spec = job.spec
         record = job.record_dir
         layout = TrainingLayout(record / LAYOUT_DIR)
-        bind = spec.opt_ml != "off" and opt_ml_bindable()
-        view = TrainingLayout(CONTAINER_ROOT) if bind else layout
+        # The config files name container paths, as SageMaker's do, whether or not this machine
+        # can show the layout on /opt/ml; the SM_* variables follow where it really is.
+        view = TrainingLayout(CONTAINER_ROOT)
         python = ensure_environment(spec)
 
         status = JobStatus(
@@ -114,8 +115,7 @@ class LocalBackend:
         launcher_status = record / "launcher-status.json"
         run: dict[str, Any] = {
             "layout_root": str(layout.root),
-            "view_root": str(view.root),
-            "launcher": _launcher_argv(spec, layout, bind, launcher_status, python),
+            "launcher": _launcher_argv(spec, layout, launcher_status, python),
             "launcher_status": str(launcher_status),
             "env": {
                 **spec.environment,
@@ -228,7 +228,7 @@ def _stage(spec: JobSpec, job: PreparedJob, layout: TrainingLayout, view: Traini
 
 
 def _launcher_argv(
-    spec: JobSpec, layout: TrainingLayout, bind: bool, status_file: Path, python: str
+    spec: JobSpec, layout: TrainingLayout, status_file: Path, python: str
 ) -> list[str]:
     argv = [
         sys.executable,
@@ -241,7 +241,7 @@ def _launcher_argv(
         "--grace",
         str(spec.stop_grace),
         "--bind-opt-ml",
-        "require" if bind else "off",
+        spec.opt_ml,
         "--status-file",
         str(status_file),
         "--python",

@@ -14,6 +14,7 @@ from sagelift.backends.base import JobHandle, JobState, JobStatus
 from sagelift.cli import render
 from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scalar
 from sagelift.errors import UsageError
+from sagelift.settings import settings_from_config
 from sagelift.spec import parse_job_spec
 
 __all__ = ["dispatch"]
@@ -83,8 +84,9 @@ def _config(args: argparse.Namespace, project: Path) -> Resolved:
 
 
 def cmd_run(args: argparse.Namespace, project: Path) -> int:
-    spec = parse_job_spec(_config(args, project), project)
-    handle = jobs.submit(spec)
+    config = _config(args, project)
+    spec = parse_job_spec(config, project)
+    handle = jobs.submit(spec, settings=settings_from_config(config))
     if args.detach:
         render.line(f"sagelift: job {handle.name} started (detached)")
         render.line(f"  follow: sagelift logs -f {handle.name}")
