@@ -121,7 +121,9 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
     """
     project_dir = project_dir.absolute()
     source_dir = _path(config.get("source_dir"), project_dir, "source_dir")
-    entry = _entry_point(config.get("entry_point"), config.source("entry_point"))
+    entry = _relative_script(
+        _entry_point(config.get("entry_point"), config.source("entry_point")), source_dir
+    )
     hyperparameters = config.table("hyperparameters")
     validate_hyperparameters(hyperparameters)
     base = config.get("base_job_name") or _default_base_name(project_dir)
@@ -293,6 +295,21 @@ def _entry_point(value: Any, source: str | None) -> EntryPoint:
     if len(parts) == 1 and not parts[0].startswith("-"):
         return EntryPoint(kind="script", argv=(parts[0],))
     return EntryPoint(kind="command", argv=tuple(parts))
+
+
+def _relative_script(entry: EntryPoint, source_dir: Path) -> EntryPoint:
+    """A script path normalised relative to the source dir, refused when it leaves it."""
+    if entry.kind != "script":
+        return entry
+    program = entry.argv[0]
+    full = Path(os.path.normpath(source_dir / program))
+    if not full.is_relative_to(source_dir):
+        raise SpecError(
+            f"entry_point: '{program}' is outside the source dir '{source_dir}'",
+            hint="move the script into the source dir or set source_dir to a parent of it",
+            field="entry_point",
+        )
+    return EntryPoint(kind="script", argv=(full.relative_to(source_dir).as_posix(),))
 
 
 def _channels(table: Mapping[str, Any], project_dir: Path) -> tuple[Channel, ...]:

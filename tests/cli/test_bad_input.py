@@ -44,6 +44,7 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture
 def ok_project(make_project) -> Path:
     project = make_project("ok")
+    (project.parent / "outside.py").write_text("print('outside')\n")
     (project / "data").mkdir()
     (project / "data" / "x.csv").write_text("1\n")
     return project
@@ -55,11 +56,11 @@ def assert_nothing_written(project: Path) -> None:
 
 CASES = {
     "missing entry point": (["run", "nope.py"], ["nope.py", "not found"]),
-    "entry point outside the source dir": (["run", "../ok/train.py"], ["outside the source dir"]),
+    "entry point outside the source dir": (["run", "../outside.py"], ["outside the source dir"]),
     "missing channel path": (["run", "--channel", "train=data/missing"], ["does not exist"]),
     "invalid channel name": (["run", "--channel", "tr ain=data"], ["not a valid channel name"]),
     "too long hyperparameter value": (["run", "--hp", "x=" + "a" * 2600], ["hyperparameters.x"]),
-    "too long hyperparameter key": (["run", "--hp", "k" * 257 + "=1"], ["hyperparameters."]),
+    "too long hyperparameter key": (["run", "--hp", "k" * 257 + "=1"], ["257 characters"]),
     "unknown profile": (["run", "--profile", "gpu"], ["unknown profile 'gpu'"]),
     "invalid job name": (["run", "--job-name", "bad_name!"], ["not a valid SageMaker job name"]),
     "script and module": (["run", "train.py", "-m", "pkg.train"], ["one entry point"]),

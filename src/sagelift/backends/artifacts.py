@@ -84,7 +84,7 @@ def sync_checkpoints_out(checkpoint_dir: Path, location: Path) -> int:
         stat = path.stat()
         try:
             seen = target.stat()
-            if seen.st_size == stat.st_size and int(seen.st_mtime) == int(stat.st_mtime):
+            if seen.st_size == stat.st_size and seen.st_mtime_ns == stat.st_mtime_ns:
                 continue
         except FileNotFoundError:
             pass
