@@ -40,7 +40,7 @@ def read_member(archive: str | Path, name: str) -> bytes:
         return member.read()
 
 
-def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+def wait_for(predicate: Any, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
