@@ -104,6 +104,9 @@ class JobSpec:
     opt_ml: OptMl = "auto"
     metric_definitions: tuple[MetricDefinition, ...] = ()
     exclude: tuple[str, ...] = ()
+    spot: bool = False
+    max_wait: int | None = None
+    max_cost: float | None = None
 
     @property
     def is_local(self) -> bool:
@@ -161,7 +164,30 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
             for name, regex in sorted(config.table("metrics").items())
         ),
         exclude=tuple(_str_list(config.get("exclude", []), "exclude")),
+        spot=_bool(config.get("spot"), "spot"),
+        max_wait=None
+        if config.get("max_wait") in (None, "")
+        else _seconds(config.get("max_wait"), "max_wait", MAX_RUNTIME_LIMIT),
+        max_cost=_cost(config.get("max_cost")),
     )
+    if spec.max_wait is not None and not spec.spot:
+        raise SpecError(
+            "max_wait only applies to spot training",
+            hint="add --spot (spot = true), or drop max_wait",
+            field="max_wait",
+        )
+    if spec.spot and spec.max_wait is not None and spec.max_wait < spec.max_runtime:
+        raise SpecError(
+            f"max_wait ({spec.max_wait} s) must be at least max_runtime ({spec.max_runtime} s)",
+            hint="SageMaker counts the wait for spot capacity plus the run in max_wait; raise it",
+            field="max_wait",
+        )
+    if spec.spot and spec.is_local:
+        raise UnsupportedFeature(
+            "spot instances exist only on SageMaker; a local job cannot be a spot job",
+            hint="rehearse interruptions locally with --simulate-interruptions N, "
+            "or pick an ml.* instance type",
+        )
     if spec.is_local and spec.instance_count != 1:
         raise UnsupportedFeature(
             f"instance_count={spec.instance_count} needs several machines; a local job has one",
@@ -425,6 +451,26 @@ def _int(value: Any, field_name: str, low: int, high: int) -> int:
             field=field_name,
         )
     return value
+
+
+def _bool(value: Any, field_name: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(
+            f"{field_name}: expected true or false, got {value!r}", hint=None, field=field_name
+        )
+    return value
+
+
+def _cost(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise SpecError(
+            f"max_cost: expected a positive amount in USD, got {value!r}",
+            hint="e.g. max_cost = 25",
+            field="max_cost",
+        )
+    return float(value)
 
 
 def _choice(value: Any, field_name: str, choices: tuple[str, ...]) -> Any:

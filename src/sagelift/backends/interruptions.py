@@ -1,0 +1,159 @@
+"""Rehearsing spot interruptions locally: the plan, and what each interruption cost.
+
+SageMaker's lifecycle for an interrupted spot job is ``Training → Interrupted → Starting →
+Downloading → Training …`` and the script runs again from the start with the checkpoints
+restored (docs ``model-managed-spot-training.html``, ``model-checkpoints.html``). Whether the
+script then *resumes* is up to it. The analysis here tells the user, from two things any
+script leaves behind: its checkpoint files, and progress lines in its output (``epoch=3``,
+``Epoch 3/20``, ``step: 400``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Attempt",
+    "InterruptionPlan",
+    "InterruptionReport",
+    "analyse",
+    "parse_interrupt_times",
+    "progress_of",
+]
+
+_PROGRESS = re.compile(r"\b(?:epoch|step|iteration|iter)\b\s*[=:]?\s*(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptionPlan:
+    """Interrupt each attempt ``after[i]`` seconds after it starts training, then let it finish."""
+
+    after: tuple[float, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.after)
+
+
+def parse_interrupt_times(count: int, at: str | None, default_interval: float) -> InterruptionPlan:
+    """``--simulate-interruptions N`` with ``--interrupt-at 5,12`` (seconds into each attempt).
+
+    Without ``at`` every attempt is interrupted ``default_interval`` seconds in.
+    Raises ValueError on a malformed or mismatched list.
+    """
+    if count < 0:
+        raise ValueError("the number of interruptions cannot be negative")
+    if at is None:
+        return InterruptionPlan(after=(default_interval,) * count)
+    times = tuple(float(part) for part in at.split(",") if part.strip())
+    if any(t <= 0 for t in times):
+        raise ValueError("interruption times must be positive seconds")
+    if count and len(times) != count:
+        raise ValueError(f"{count} interruptions but {len(times)} times given")
+    return InterruptionPlan(after=times)
+
+
+def progress_of(line: str) -> int | None:
+    """The epoch/step number a log line reports, if any."""
+    match = _PROGRESS.search(line)
+    return None if match is None else int(match.group(1))
+
+
+@dataclass(slots=True, kw_only=True)
+class Attempt:
+    """What one run of the script did. Times are seconds since the job started."""
+
+    index: int
+    started: float
+    ended: float | None = None
+    interrupted: bool = False
+    restored_files: int = 0
+    progress: list[int] = field(default_factory=list)
+    last_checkpoint_write: float | None = None
+    checkpoint_files_at_end: int = 0
+
+    def observe(self, line: str) -> None:
+        value = progress_of(line)
+        if value is not None:
+            self.progress.append(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptionReport:
+    """The verdict on one interruption: did the next attempt resume, and what was lost."""
+
+    index: int
+    verdict: str  # "resumed", "restarted from scratch", "no checkpoint", "unknown"
+    detail: str
+    lost_seconds: float | None
+    redone: int | None
+
+
+def analyse(attempts: Sequence[Attempt]) -> list[InterruptionReport]:
+    """One report per interruption (each attempt but the last was interrupted)."""
+    reports = []
+    first_progress = _first(attempts[0].progress) if attempts else None
+    for before, after in itertools.pairwise(attempts):
+        lost = None
+        if before.ended is not None:
+            since = before.last_checkpoint_write
+            lost = before.ended - (since if since is not None else before.started)
+        last = before.progress[-1] if before.progress else None
+        resumed_at = _first(after.progress)
+        index = before.index + 1
+        if before.checkpoint_files_at_end == 0 and after.restored_files == 0:
+            reports.append(
+                InterruptionReport(
+                    index=index,
+                    verdict="no checkpoint",
+                    detail="the script wrote no checkpoint before the interruption, so the next "
+                    "attempt started from scratch; write checkpoints to /opt/ml/checkpoints",
+                    lost_seconds=lost,
+                    redone=None if last is None else last - (first_progress or 0) + 1,
+                )
+            )
+        elif resumed_at is None or last is None:
+            reports.append(
+                InterruptionReport(
+                    index=index,
+                    verdict="unknown",
+                    detail=f"{after.restored_files} checkpoint file(s) were restored; print "
+                    "progress lines such as 'epoch=3' so sagelift can tell whether the script "
+                    "resumed from them",
+                    lost_seconds=lost,
+                    redone=None,
+                )
+            )
+        elif first_progress is not None and resumed_at <= first_progress:
+            reports.append(
+                InterruptionReport(
+                    index=index,
+                    verdict="restarted from scratch",
+                    detail=f"{after.restored_files} checkpoint file(s) were restored, but the "
+                    f"script began again at {resumed_at} after reaching {last}; load the latest "
+                    "checkpoint at start (see sagelift.checkpoints)",
+                    lost_seconds=lost,
+                    redone=last - resumed_at + 1,
+                )
+            )
+        else:
+            redone = max(0, last - resumed_at + 1)
+            reports.append(
+                InterruptionReport(
+                    index=index,
+                    verdict="resumed",
+                    detail=f"interrupted at {last}, resumed at {resumed_at} ({redone} redone)",
+                    lost_seconds=lost,
+                    redone=redone,
+                )
+            )
+    return reports
+
+
+def _first(values: Iterable[int]) -> int | None:
+    for value in values:
+        return value
+    return None
