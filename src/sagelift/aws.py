@@ -1,0 +1,226 @@
+"""The one place sagelift makes boto3 sessions and clients, and turns botocore errors into ours.
+
+boto3 is the optional extra ``sagelift[aws]``; it is imported inside the functions here, so
+importing this module costs nothing. Credentials are never read by sagelift itself: boto3
+resolves its usual chain (env, profile, SSO, instance role) from the settings given.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sagelift import __version__
+from sagelift.errors import (
+    BackendError,
+    ConfigError,
+    CredentialsError,
+    ImageError,
+    InfrastructureError,
+    MissingDependency,
+    SageliftError,
+    StorageError,
+)
+
+__all__ = ["AwsSettings", "client", "map_client_error", "session"]
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'sagelift[aws]'"
+
+_CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "UnrecognizedClientException",
+        "InvalidToken",
+        "TokenRefreshRequired",
+    }
+)
+_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "Forbidden", "403"})
+_MISSING_BUCKET_CODES = frozenset({"NoSuchBucket"})
+_MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_THROTTLE_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded", "TooManyRequests"}
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AwsSettings:
+    """Where and how to reach AWS; ``None`` leaves the choice to boto3's own resolution.
+
+    ``endpoint_url`` points every client at one endpoint (a moto server on loopback in tests).
+    ``max_attempts`` is botocore's total attempts per call, first try included.
+    """
+
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    max_attempts: int = 5
+
+
+def _boto3() -> Any:
+    try:
+        import boto3
+    except ImportError as exc:
+        raise MissingDependency(
+            "talking to AWS needs boto3, which is not installed", hint=INSTALL_HINT
+        ) from exc
+    return boto3
+
+
+def session(settings: AwsSettings | None = None) -> Any:
+    """A new ``boto3.Session`` for ``settings`` (profile and region applied).
+
+    Raises MissingDependency without boto3, ConfigError when the profile does not exist.
+    """
+    boto3 = _boto3()
+    from botocore.exceptions import BotoCoreError
+
+    settings = settings or AwsSettings()
+    try:
+        return boto3.Session(profile_name=settings.profile, region_name=settings.region)
+    except BotoCoreError as exc:
+        raise map_client_error(exc, action="open an AWS session") from exc
+
+
+def client(
+    service: str, settings: AwsSettings | None = None, *, max_pool_connections: int = 10
+) -> Any:
+    """A botocore client for ``service`` with sagelift's region, endpoint, retries and user agent.
+
+    Retries use botocore's ``standard`` mode, ``settings.max_attempts`` attempts in all. The user
+    agent carries ``sagelift/<version>``. ``max_pool_connections`` should be at least the number
+    of threads that share the client. Clients are thread-safe; sessions are not, so each call
+    makes its own session.
+    """
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+
+    settings = settings or AwsSettings()
+    config = Config(
+        # botocore's "max_attempts" counts retries only; "total_max_attempts" counts the first
+        # try too, as AWS_MAX_ATTEMPTS and the AWS CLI do.
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+        user_agent_extra=f"sagelift/{__version__}",
+        max_pool_connections=max_pool_connections,
+    )
+    boto_session = session(settings)
+    try:
+        return boto_session.client(
+            service,
+            region_name=settings.region,
+            endpoint_url=settings.endpoint_url,
+            config=config,
+        )
+    except BotoCoreError as exc:
+        raise map_client_error(exc, action=f"create a {service} client") from exc
+
+
+def _family(action: str) -> type[InfrastructureError]:
+    service = action.split(":", 1)[0] if ":" in action else ""
+    return {"s3": StorageError, "sagemaker": BackendError, "ecr": ImageError}.get(
+        service, InfrastructureError
+    )
+
+
+def _client_error_of(exc: BaseException) -> Any:
+    """The botocore ClientError behind ``exc`` (boto3's transfer errors wrap one), else None."""
+    from botocore.exceptions import ClientError
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, ClientError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def map_client_error(
+    exc: BaseException, *, action: str, resource: str | None = None
+) -> SageliftError:
+    """Convert a botocore/boto3 error into a sagelift error carrying a hint; never raises.
+
+    ``action`` is the IAM action attempted (``s3:PutObject``) or, for errors outside a call, a
+    short phrase; ``resource`` names what it was attempted on. The family follows the service:
+    ``s3:`` → StorageError, ``sagemaker:`` → BackendError, ``ecr:`` → ImageError, else
+    InfrastructureError. Missing or refused credentials → CredentialsError; a missing profile →
+    ConfigError; missing boto3 → MissingDependency. The caller raises the result ``from exc``.
+    """
+    try:
+        from botocore import exceptions as bx
+    except ImportError:
+        return MissingDependency(f"{action} needs boto3", hint=INSTALL_HINT)
+
+    target = f"{action} on {resource}" if resource else action
+    family = _family(action)
+
+    if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
+        return CredentialsError(
+            f"{target}: no AWS credentials found",
+            hint="run 'aws configure' or 'aws sso login', or set AWS_PROFILE",
+        )
+    if isinstance(exc, bx.ProfileNotFound):
+        return ConfigError(
+            f"{target}: {exc}",
+            hint="pick a profile listed by 'aws configure list-profiles'",
+        )
+    if isinstance(exc, bx.NoRegionError):
+        return ConfigError(
+            f"{target}: no AWS region configured",
+            hint="set region in sagelift settings, or AWS_REGION / 'aws configure set region'",
+        )
+    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+        return family(
+            f"{target}: could not connect to AWS ({exc})",
+            hint="check network access, the region, and endpoint_url if one is set",
+        )
+    if isinstance(exc, bx.ReadTimeoutError):
+        return family(
+            f"{target}: AWS did not answer in time ({exc})",
+            hint="retry; raise max_attempts in settings if this keeps happening",
+        )
+
+    error = _client_error_of(exc)
+    if error is None:
+        return family(f"{target} failed: {exc}", hint="retry; if it persists, report it")
+
+    body = error.response.get("Error", {})
+    code = str(body.get("Code", ""))
+    message = str(body.get("Message", "")) or str(error)
+    log.debug("AWS error during %s: code=%s message=%s", target, code, message)
+
+    if code in _CREDENTIAL_CODES:
+        return CredentialsError(
+            f"{target}: AWS refused the credentials ({code}: {message})",
+            hint="refresh them ('aws sso login') or check AWS_PROFILE / the access key",
+        )
+    if code in _DENIED_CODES:
+        permission = action if ":" in action else "the needed permission"
+        return family(
+            f"{target}: access denied ({message})",
+            hint=f"grant {permission} to your IAM identity"
+            + (f" on {resource}" if resource else ""),
+        )
+    if code in _MISSING_BUCKET_CODES:
+        return StorageError(
+            f"{target}: the bucket does not exist ({message})",
+            hint="create the bucket ('aws s3 mb s3://NAME') or fix the bucket name",
+        )
+    if code in _MISSING_KEY_CODES:
+        return StorageError(
+            f"{target}: no such object",
+            hint="check the URI; list what is there with 'aws s3 ls'",
+        )
+    if code in _THROTTLE_CODES:
+        return family(
+            f"{target}: AWS is throttling requests ({code})",
+            hint="retry later or raise max_attempts in settings",
+        )
+    return family(f"{target} failed: {code}: {message}", hint="see the AWS message above")
