@@ -14,6 +14,7 @@ __all__ = ["BACKENDS", "get_backend"]
 
 BACKENDS: dict[str, str] = {
     "local": "sagelift.backends.local:LocalBackend",
+    "sagemaker": "sagelift.backends.sagemaker:SageMakerBackend",
 }
 
 

@@ -1,0 +1,7 @@
+"""The SageMaker backend: request.py (pure), validation.py, client.py (boto3), backend.py."""
+
+from __future__ import annotations
+
+from sagelift.backends.sagemaker.backend import SageMakerBackend
+
+__all__ = ["SageMakerBackend"]

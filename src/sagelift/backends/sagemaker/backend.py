@@ -1,0 +1,324 @@
+"""The SageMaker backend: check, ship, build, validate and create a training job; watch it.
+
+Order of a submission (issue 3: "bad input: exit 2, nothing uploaded, no job created"): the
+spec, the image, the role, the bucket and a provisional request are all checked before the
+first upload; only then is the bucket created (the default one, if missing), the code and data
+shipped and the job created.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from sagelift import records
+from sagelift.aws import AwsSettings
+from sagelift.backends.base import (
+    Capability,
+    JobHandle,
+    JobState,
+    JobStatus,
+    PreparedJob,
+)
+from sagelift.backends.sagemaker.client import TrainingJobs
+from sagelift.backends.sagemaker.images import resolve_image_uri
+from sagelift.backends.sagemaker.request import (
+    build_create_training_job_request,
+    default_tags,
+)
+from sagelift.backends.sagemaker.resources import Resources, ensure_bucket, resolve_resources
+from sagelift.backends.sagemaker.validation import instance_types, validate_request
+from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
+from sagelift.errors import SpecError, UnsupportedFeature
+from sagelift.spec import JobSpec, is_remote_uri
+
+__all__ = ["CODE_CHANNEL", "SageMakerBackend", "Shipper"]
+
+log = logging.getLogger(__name__)
+
+CODE_CHANNEL = "sagelift-code"
+DEFAULT_BACKOFF = Backoff()
+
+
+class _Code(Protocol):
+    @property
+    def digest(self) -> str: ...
+    @property
+    def prefix_uri(self) -> str: ...
+    @property
+    def channel_name(self) -> str: ...
+    @property
+    def container_entrypoint(self) -> tuple[str, ...]: ...
+    @property
+    def container_arguments(self) -> tuple[str, ...]: ...
+
+
+class _Channel(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def uri(self) -> str: ...
+
+
+class Shipper(Protocol):
+    """Uploads code and local channels (``sagelift.shipping`` is the real one)."""
+
+    def ship_code(self, spec: JobSpec, *, storage: Any, root_uri: str) -> Any: ...
+
+    def ship_channels(self, spec: JobSpec, *, storage: Any, root_uri: str) -> Sequence[Any]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _PlannedCode:
+    """Where the code will go, for validating the request before anything is uploaded."""
+
+    digest: str
+    prefix_uri: str
+    channel_name: str = CODE_CHANNEL
+    container_entrypoint: tuple[str, ...] = ("python3",)
+    container_arguments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _PlannedChannel:
+    name: str
+    uri: str
+
+
+def _git_state(project_dir: Path) -> tuple[str | None, bool]:
+    """The checked-out commit and whether the tree has edits; (None, False) outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(project_dir), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        if head.returncode != 0:
+            return None, False
+        dirty = subprocess.run(
+            ["git", "-C", str(project_dir), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None, False
+    return head.stdout.strip() or None, bool(dirty.stdout.strip())
+
+
+def _project_of(handle: JobHandle) -> Path:
+    return handle.record_dir.parent.parent.parent
+
+
+class SageMakerBackend:
+    """Jobs on SageMaker. Job state lives in SageMaker; the record keeps name, ARN and request."""
+
+    name: ClassVar[str] = "sagemaker"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.DETACH,
+            Capability.CHECKPOINTS,
+            Capability.GPU,
+            Capability.REMOTE_CHANNELS,
+            Capability.MULTI_INSTANCE,
+            Capability.SPOT,
+        }
+    )
+
+    def __init__(
+        self,
+        *,
+        shipper: Shipper | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._shipper = shipper
+        self._backoff = backoff
+        self._sleep = sleep
+
+    def _shipping(self) -> Shipper:
+        if self._shipper is None:
+            from sagelift import shipping
+
+            self._shipper = shipping
+        assert self._shipper is not None
+        return self._shipper
+
+    def check(self, spec: JobSpec) -> None:
+        """Instance type, reserved channel name and every s3:// URI; no side effects."""
+        from sagelift.storage import parse_uri
+
+        if spec.instance_type not in instance_types():
+            validate_request({"ResourceConfig": {"InstanceType": spec.instance_type}})
+        for channel in spec.channels:
+            if channel.name == CODE_CHANNEL:
+                raise SpecError(
+                    f"channels.{CODE_CHANNEL}: this channel name is reserved for the code",
+                    hint="rename the channel",
+                    field=f"channels.{CODE_CHANNEL}",
+                )
+        for field, uri in (
+            *((f"channels.{c.name}", c.uri) for c in spec.channels),
+            ("output_path", spec.output_path),
+            ("checkpoint_path", spec.checkpoint_path),
+        ):
+            if uri is not None and is_remote_uri(uri):
+                try:
+                    parsed = parse_uri(uri)
+                except SpecError as exc:
+                    raise SpecError(f"{field}: {exc.message}", hint=exc.hint, field=field) from exc
+                if parsed.scheme != "s3":
+                    raise UnsupportedFeature(
+                        f"{field}: SageMaker reads and writes s3:// only, not {parsed.scheme}://",
+                        hint="use a local path (uploaded for you) or s3://bucket/prefix",
+                    )
+
+    def _aws(self, settings_aws: AwsSettings, region: str) -> AwsSettings:
+        return AwsSettings(
+            profile=settings_aws.profile,
+            region=region,
+            endpoint_url=settings_aws.endpoint_url,
+            max_attempts=settings_aws.max_attempts,
+        )
+
+    def _request(
+        self,
+        job: PreparedJob,
+        resources: Resources,
+        image_uri: str,
+        code: _Code,
+        channels: Sequence[_Channel],
+        tags: dict[str, str],
+    ) -> dict[str, Any]:
+        spec = job.spec
+        root = resources.root_uri
+        output = spec.output_path if is_remote_uri(spec.output_path) else f"{root}/output"
+        checkpoint = spec.checkpoint_path
+        if checkpoint is not None and not is_remote_uri(checkpoint):
+            checkpoint = f"{root}/checkpoints/{spec.base_job_name}"
+        return build_create_training_job_request(
+            spec,
+            job_name=job.name,
+            role_arn=resources.role_arn,
+            image_uri=image_uri,
+            code=code,  # type: ignore[arg-type]
+            channels=channels,  # type: ignore[arg-type]
+            output_path=output,
+            checkpoint_s3_uri=checkpoint,
+            region=resources.region,
+            tags=tags,
+        )
+
+    def submit(self, job: PreparedJob) -> JobHandle:
+        """Check everything, then ship code and data, create the job and record it."""
+        from sagelift.storage import open_storage
+
+        spec = job.spec
+        aws = self._aws(job.settings.aws, job.region)
+        image_uri = resolve_image_uri(
+            job.settings.image, region=job.region, instance_type=spec.instance_type
+        )
+        resources = resolve_resources(job.settings, region=job.region)
+        commit, dirty = _git_state(spec.project_dir)
+        tags = default_tags(project=spec.project_dir.name, git_commit=commit, dirty=dirty)
+        planned_code = _PlannedCode(
+            digest="0" * 64, prefix_uri=f"{resources.root_uri}/code/{'0' * 64}/"
+        )
+        planned_channels = [
+            _PlannedChannel(name=c.name, uri=f"{resources.root_uri}/data/{c.name}/")
+            for c in spec.channels
+            if not is_remote_uri(c.uri)
+        ]
+        validate_request(
+            self._request(job, resources, image_uri, planned_code, planned_channels, tags)
+        )
+
+        storage = open_storage("s3", aws=aws)
+        from sagelift.aws import client
+
+        ensure_bucket(resources, client("s3", aws))
+        shipper = self._shipping()
+        code = shipper.ship_code(spec, storage=storage, root_uri=resources.root_uri)
+        channels = shipper.ship_channels(spec, storage=storage, root_uri=resources.root_uri)
+        request = self._request(job, resources, image_uri, code, channels, tags)
+        validate_request(request)
+        arn = TrainingJobs(aws).create(request)
+        log.info("created training job %s", arn)
+
+        data = records.read_job(job.record_dir)
+        data.update(
+            {
+                "arn": arn,
+                "region": resources.region,
+                "account": resources.account,
+                "image": image_uri,
+                "code_digest": code.digest,
+                "request": request,
+            }
+        )
+        records.write_json_atomic(job.record_dir / records.JOB_FILE, data)
+        records.write_status(
+            job.record_dir,
+            JobStatus(
+                name=job.name,
+                backend=self.name,
+                state=JobState.IN_PROGRESS,
+                secondary_status="Starting",
+                created_at=job.created_at,
+            ),
+        )
+        return JobHandle(backend=self.name, name=job.name, record_dir=job.record_dir)
+
+    def _jobs(self, handle: JobHandle) -> TrainingJobs:
+        from sagelift.config import load_config
+        from sagelift.settings import settings_from_config
+
+        data = records.read_job(handle.record_dir)
+        settings = settings_from_config(load_config(_project_of(handle), environ=os.environ))
+        return TrainingJobs(self._aws(settings.aws, data.get("region") or "us-east-1"))
+
+    def describe(self, handle: JobHandle) -> JobStatus:
+        """The job as SageMaker reports it now; the record's status.json is refreshed."""
+        status = self._jobs(handle).describe(handle.name)
+        records.write_status(handle.record_dir, status)
+        return status
+
+    def logs(self, handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
+        return follow_lines(
+            self._jobs(handle),
+            handle.name,
+            follow=follow,
+            backoff=self._backoff,
+            sleep=self._sleep,
+        )
+
+    def watch(
+        self,
+        handle: JobHandle,
+        *,
+        on_line: Callable[[str], None] | None = None,
+        on_status: Callable[[JobStatus], None] | None = None,
+    ) -> JobStatus:
+        """Follow the job to its end (see ``watch.watch``); the record is refreshed at the end."""
+        status = watch(
+            self._jobs(handle),
+            handle.name,
+            on_line=on_line,
+            on_status=on_status,
+            backoff=self._backoff,
+            sleep=self._sleep,
+        )
+        records.write_status(handle.record_dir, status)
+        return status
+
+    def stop(self, handle: JobHandle) -> None:
+        self._jobs(handle).stop(handle.name)
