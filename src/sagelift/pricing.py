@@ -189,3 +189,23 @@ def parse_price_list(products: Iterable[str | Mapping[str, Any]]) -> dict[str, d
                 if usd is not None and float(usd) > 0:
                     table.setdefault(region, {})[instance_type] = float(usd)
     return table
+
+
+def describe_estimate(est: CostEstimate) -> str:
+    """One line for the launch log: on-demand and spot, and the worst case."""
+    if est.hourly is None:
+        return (
+            f"cost: no price known for {est.instance_type} here "
+            "(run 'sagelift prices refresh' to fetch current prices)"
+        )
+    hours = est.expected_seconds / 3600
+    text = (
+        f"cost estimate: {est.count} × {est.instance_type} at ${est.hourly:.3f}/h for "
+        f"{hours:.2f} h ≈ ${est.expected_on_demand or 0:,.2f} on demand"
+    )
+    if est.spot:
+        text += (
+            f", ≈ ${est.expected_spot or 0:,.2f} on spot if the usual "
+            f"{ASSUMED_SPOT_DISCOUNT:.0%} discount holds"
+        )
+    return text + f"; worst case ${est.worst_case or 0:,.2f} (the whole max_runtime on demand)"

@@ -36,6 +36,13 @@ from sagelift.backends.sagemaker.resources import Resources, ensure_bucket, reso
 from sagelift.backends.sagemaker.validation import instance_types, validate_request
 from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
 from sagelift.errors import SpecError, UnsupportedFeature
+from sagelift.pricing import (
+    CostEstimate,
+    check_max_cost,
+    describe_estimate,
+    estimate,
+    load_prices,
+)
 from sagelift.spec import JobSpec, is_remote_uri
 
 __all__ = ["CODE_CHANNEL", "SageMakerBackend", "Shipper"]
@@ -203,7 +210,10 @@ class SageMakerBackend:
         root = resources.root_uri
         output = spec.output_path if is_remote_uri(spec.output_path) else f"{root}/output"
         checkpoint = spec.checkpoint_path
-        if checkpoint is not None and not is_remote_uri(checkpoint):
+        if (checkpoint is not None and not is_remote_uri(checkpoint)) or (
+            checkpoint is None and spec.spot
+        ):
+            # Stable across re-runs of the same experiment, so a re-submitted job resumes too.
             checkpoint = f"{root}/checkpoints/{spec.base_job_name}"
         return build_create_training_job_request(
             spec,
@@ -216,6 +226,8 @@ class SageMakerBackend:
             checkpoint_s3_uri=checkpoint,
             region=resources.region,
             tags=tags,
+            enable_spot=spec.spot,
+            max_wait=spot_max_wait(spec) if spec.spot else None,
         )
 
     def submit(self, job: PreparedJob) -> JobHandle:
@@ -223,6 +235,9 @@ class SageMakerBackend:
         from sagelift.storage import open_storage
 
         spec = job.spec
+        cost = cost_estimate(spec, job.region)
+        check_max_cost(cost, spec.max_cost, region=job.region)
+        log.info("%s", describe_estimate(cost))
         aws = self._aws(job.settings.aws, job.region)
         image_uri = resolve_image_uri(
             job.settings.image, region=job.region, instance_type=spec.instance_type
@@ -263,6 +278,7 @@ class SageMakerBackend:
                 "image": image_uri,
                 "code_digest": code.digest,
                 "request": request,
+                "hourly_price": cost.hourly,
             }
         )
         records.write_json_atomic(job.record_dir / records.JOB_FILE, data)
@@ -322,3 +338,38 @@ class SageMakerBackend:
 
     def stop(self, handle: JobHandle) -> None:
         self._jobs(handle).stop(handle.name)
+
+
+def spot_max_wait(spec: JobSpec) -> int:
+    """MaxWaitTimeInSeconds: the spec's, else twice the max runtime (capped at 28 days) so the
+    job may wait for spot capacity as long as it may run."""
+    if spec.max_wait is not None:
+        return spec.max_wait
+    return max(spec.max_runtime, min(2 * spec.max_runtime, 28 * 24 * 3600))
+
+
+def cost_estimate(spec: JobSpec, region: str) -> CostEstimate:
+    """Price × expected runtime × count; the expected runtime is the last completed run of the
+    same experiment (base job name) when there is one, else the max runtime."""
+    return estimate(
+        instance_type=spec.instance_type,
+        count=spec.instance_count,
+        region=region,
+        max_runtime=spec.max_runtime,
+        expected_seconds=_previous_duration(spec),
+        spot=spec.spot,
+        prices=load_prices(),
+    )
+
+
+def _previous_duration(spec: JobSpec) -> int | None:
+    for record_dir in records.list_records(spec.project_dir):
+        if not record_dir.name.startswith(spec.base_job_name + "-"):
+            continue
+        try:
+            status = records.read_status(record_dir)
+        except (OSError, ValueError, KeyError):
+            continue
+        if status.state is JobState.COMPLETED and status.duration:
+            return int(status.duration)
+    return None

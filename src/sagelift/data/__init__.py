@@ -1,0 +1,1 @@
+"""Data versioning: DVC-tracked channels (``sagelift.data.dvc``)."""
