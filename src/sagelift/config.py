@@ -215,13 +215,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}", hint="check the file") from exc
     try:
-        return tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib puts "(at line L, column C)" in its message; keep it, it is what users need.
         raise ConfigError(
             f"{path}: invalid TOML: {exc}",
             hint="fix the syntax at that line and column (strings need quotes, tables [name])",
         ) from exc
+    return data
 
 
 def load_file_layers(
