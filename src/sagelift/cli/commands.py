@@ -11,7 +11,7 @@ from typing import Any
 
 from sagelift import jobs, records
 from sagelift.backends.base import JobHandle, JobState, JobStatus
-from sagelift.cli import render
+from sagelift.cli import render, setup_commands
 from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scalar
 from sagelift.errors import UsageError
 from sagelift.settings import settings_from_config
@@ -86,7 +86,9 @@ def _config(args: argparse.Namespace, project: Path) -> Resolved:
 def cmd_run(args: argparse.Namespace, project: Path) -> int:
     config = _config(args, project)
     spec = parse_job_spec(config, project)
-    handle = jobs.submit(spec, settings=settings_from_config(config))
+    handle = jobs.submit(
+        spec, settings=settings_from_config(config), allow_dirty_data=args.allow_dirty_data
+    )
     if args.detach:
         render.line(f"sagelift: job {handle.name} started (detached)")
         render.line(f"  follow: sagelift logs -f {handle.name}")
@@ -95,7 +97,10 @@ def cmd_run(args: argparse.Namespace, project: Path) -> int:
         return 0
     if not args.quiet:
         render.line(f"sagelift: job {handle.name} started ({spec.entry_point.describe()})")
-    status = _follow(handle)
+    if handle.backend == "sagemaker":
+        status = _watch_remote(handle, quiet=args.quiet, stop=args.stop_on_interrupt)
+    else:
+        status = _follow(handle)
     if not args.quiet or status.state is not JobState.COMPLETED:
         render.status_summary(status)
     return _exit_code(status)
@@ -103,6 +108,9 @@ def cmd_run(args: argparse.Namespace, project: Path) -> int:
 
 def _follow(handle: JobHandle) -> JobStatus:
     """Stream the job to the end; Ctrl-C stops it cleanly and keeps streaming until it ends."""
+    from sagelift.tracking.session import sink_for
+
+    sink = sink_for(handle)
     shown = 0
     while True:
         skip = shown  # after an interrupt the log is read again from its start
@@ -112,6 +120,7 @@ def _follow(handle: JobHandle) -> JobStatus:
                     skip -= 1
                     continue
                 render.out(text)
+                sink(text)
                 shown += 1
             return jobs.wait(handle)
         except KeyboardInterrupt:
@@ -122,6 +131,31 @@ def _follow(handle: JobHandle) -> JobStatus:
                 "grace period"
             )
             jobs.stop(handle)
+
+
+def _watch_remote(handle: JobHandle, *, quiet: bool, stop: bool) -> JobStatus:
+    """Follow a remote job; Ctrl-C leaves it running (or stops it with ``stop``)."""
+    from sagelift.backends import get_backend
+
+    def on_status(status: JobStatus) -> None:
+        if not quiet:
+            render.line(f"sagelift: {status.state.value} - {status.secondary_status}")
+
+    backend: Any = get_backend(handle.backend)
+    try:
+        status: JobStatus = backend.watch(handle, on_line=render.out, on_status=on_status)
+        return status
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if not stop:
+            render.line(f"\nsagelift: job {handle.name} keeps running on SageMaker")
+            render.line(f"  follow: sagelift logs -f {handle.name}")
+            render.line(f"  stop:   sagelift stop {handle.name}")
+            raise SystemExit(EXIT_STOPPED) from None
+        render.line(f"\nsagelift: stopping {handle.name} on SageMaker")
+        jobs.stop(handle)
+        final: JobStatus = backend.watch(handle, on_line=render.out)
+        return final
 
 
 def _exit_code(status: JobStatus) -> int:
@@ -176,10 +210,11 @@ def cmd_ls(args: argparse.Namespace, project: Path) -> int:
             s.backend,
             render.when(s.created_at),
             render.seconds(s.duration),
+            _run_link(project, s.name),
         ]
         for s in statuses
     ]
-    render.table(rows, ["job", "status", "secondary", "backend", "created", "duration"])
+    render.table(rows, ["job", "status", "secondary", "backend", "created", "duration", "mlflow"])
     return 0
 
 
@@ -213,9 +248,34 @@ def cmd_stop(args: argparse.Namespace, project: Path) -> int:
     return 0
 
 
+def _run_link(project: Path, name: str) -> str:
+    from sagelift.tracking.session import run_info
+
+    run = run_info(records.find_record(project, name))
+    if run is None:
+        return "-"
+    return run.link or f"{run.uri} run {run.run_id}"
+
+
+def cmd_track(args: argparse.Namespace, project: Path) -> int:
+    run = jobs.track(project, args.job, uri=args.tracking_uri, experiment=args.experiment)
+    render.line(f"sagelift: job recorded in MLflow run {run.run_id}")
+    render.out(run.link or f"{run.uri} run {run.run_id}")
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace, project: Path) -> int:
     dest = None if args.dest is None else Path(args.dest)
-    target = jobs.fetch(project, args.job, dest, force=args.force)
+    if args.from_mlflow:
+        from sagelift.tracking.fetch import fetch_from_mlflow
+
+        target = fetch_from_mlflow(project, args.job, dest, force=args.force)
+    else:
+        target = jobs.fetch(project, args.job, dest, force=args.force)
+    if args.dvc:
+        from sagelift.data.dvc import add
+
+        render.line(f"sagelift: tracked with DVC: {add(target.absolute())}")
     render.line(f"sagelift: model of {records.find_record(project, args.job).name} in {target}")
     render.out(os.fspath(target))
     return 0
@@ -229,4 +289,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     "logs": cmd_logs,
     "stop": cmd_stop,
     "fetch": cmd_fetch,
+    "track": cmd_track,
 }
+COMMANDS.update(setup_commands.COMMANDS)

@@ -8,6 +8,7 @@ import sys
 from typing import NoReturn
 
 from sagelift import __version__
+from sagelift.cli import setup_commands
 from sagelift.errors import UsageError
 
 __all__ = ["build_parser"]
@@ -28,9 +29,9 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", hint=hint)
 
 
-def _spec_flags() -> argparse.ArgumentParser:
+def _spec_flags() -> Parser:
     """Flags that override spec keys; shared by ``run`` and ``config``."""
-    flags = argparse.ArgumentParser(add_help=False)
+    flags = Parser(add_help=False)
     g = flags.add_argument_group("job spec (each overrides the same key of sagelift.toml)")
     g.add_argument("-m", "--module", help="run a module (python -m MODULE) as the entry point")
     g.add_argument("--command", help="run a command (quoted, split like a shell would)")
@@ -56,7 +57,7 @@ def _spec_flags() -> argparse.ArgumentParser:
     g.add_argument("--stop-grace", help="seconds between SIGTERM and SIGKILL")
     g.add_argument("--base-job-name", help="prefix of the generated job name")
     g.add_argument("--job-name", help="exact job name")
-    g.add_argument("--instance-type", help="'local' (default) or 'local_gpu'")
+    g.add_argument("--instance-type", help="'local' (default), 'local_gpu', or ml.* for SageMaker")
     g.add_argument("--instance-count", type=int, help="number of instances")
     g.add_argument(
         "--dependencies",
@@ -97,6 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("script", nargs="?", help="entry point script (overrides entry_point)")
     run.add_argument("--detach", "-d", action="store_true", help="return at once; job goes on")
     run.add_argument("--quiet", "-q", action="store_true", help="only the script's output")
+    run.add_argument(
+        "--allow-dirty-data",
+        action="store_true",
+        help="run on DVC-tracked channels even when they differ from what DVC recorded",
+    )
+    run.add_argument(
+        "--stop-on-interrupt",
+        action="store_true",
+        help="on Ctrl-C, stop a SageMaker job instead of leaving it running",
+    )
 
     config = sub.add_parser(
         "config", parents=[spec_flags], help="show every resolved setting and its source"
@@ -124,6 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("job", help="job name, a unique prefix, or 'last'")
     fetch.add_argument("dest", nargs="?", help="destination (default: models/<job>)")
     fetch.add_argument("--force", action="store_true", help="extract into a non-empty DEST")
+    fetch.add_argument(
+        "--dvc", action="store_true", help="track the fetched model with DVC (dvc add DEST)"
+    )
+    fetch.add_argument(
+        "--from-mlflow", action="store_true", help="download the model from the job's MLflow run"
+    )
+
+    track = sub.add_parser(
+        "track", help="record an ended job in MLflow (e.g. one the tracking server missed)"
+    )
+    track.add_argument("job", help="job name, a unique prefix, or 'last'")
+    track.add_argument("--tracking-uri", help="MLflow tracking URI (default: tracking.uri)")
+    track.add_argument("--experiment", help="MLflow experiment (default: tracking.experiment)")
+    setup_commands.register(sub)
     return parser
 
 

@@ -56,7 +56,9 @@ def when(value: datetime | None) -> str:
 
 def status_summary(status: JobStatus) -> None:
     """The end-of-run summary, on stderr so stdout stays the script's."""
-    detail = "" if status.secondary_status == status.state.value else f" ({status.secondary_status})"
+    detail = (
+        "" if status.secondary_status == status.state.value else f" ({status.secondary_status})"
+    )
     line(f"sagelift: job {status.name} {status.state.value}{detail} in {seconds(status.duration)}")
     if status.failure_reason:
         first, *rest = status.failure_reason.strip().splitlines() or [""]

@@ -1,0 +1,120 @@
+"""``sagelift aws setup`` / ``teardown``: what a SageMaker job needs in an account.
+
+The flow is observe → plan (pure, ``plan.py``) → apply (``apply.py``), so ``--dry-run`` shows
+exactly what a real run would do and a second setup finds nothing to do. Policies and rules are
+pure functions (``policies.py``); ``terraform.py`` renders the same resources as Terraform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sagelift.aws import AwsSettings, session
+from sagelift.errors import ConfigError
+from sagelift.provision.apply import AccountClients, Identity, apply_plan, caller_identity, observe
+from sagelift.provision.plan import Plan, SetupOptions, plan_setup, plan_teardown
+from sagelift.provision.policies import ResourceNames, default_names
+from sagelift.settings import Settings
+
+__all__ = [
+    "AccountClients",
+    "Identity",
+    "Plan",
+    "Prepared",
+    "ResourceNames",
+    "SetupOptions",
+    "apply_plan",
+    "job_region",
+    "prepare_setup",
+    "prepare_teardown",
+    "settings_values",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prepared:
+    """A plan and the clients that will carry it out; ``role_arn`` is the role's ARN once set up
+    (the existing role's ARN, or the one the new role will have)."""
+
+    plan: Plan
+    clients: AccountClients
+    identity: Identity
+    role_arn: str
+
+
+def job_region(aws: AwsSettings) -> str:
+    """``aws.region`` from the settings, else boto3's own default (AWS_REGION, profile).
+
+    Raises ConfigError when neither names one.
+    """
+    region = aws.region or session(aws).region_name
+    if not region:
+        raise ConfigError(
+            "no AWS region: setup needs one for the bucket, repository and jobs",
+            hint='set aws.region in sagelift.toml (or AWS_REGION), e.g. aws.region = "eu-west-1"',
+        )
+    return str(region)
+
+
+def _names(settings: Settings, project: str, account: str, region: str) -> ResourceNames:
+    return default_names(
+        project=project,
+        account=account,
+        region=region,
+        prefix=settings.prefix,
+        bucket=settings.bucket,
+        repository=settings.ecr_repository,
+        role=settings.role,
+    )
+
+
+def _prepare(settings: Settings, project: str) -> tuple[ResourceNames, AccountClients, Identity]:
+    region = job_region(settings.aws)
+    aws = AwsSettings(
+        profile=settings.aws.profile,
+        region=region,
+        endpoint_url=settings.aws.endpoint_url,
+        max_attempts=settings.aws.max_attempts,
+    )
+    identity = caller_identity(aws)
+    names = _names(settings, project, identity.account, region)
+    return names, AccountClients.open(aws), identity
+
+
+def prepare_setup(settings: Settings, *, project: str, options: SetupOptions) -> Prepared:
+    """Observe the account and plan setup for ``project``; nothing is changed.
+
+    Raises CredentialsError without usable credentials, ConfigError without a region or when the
+    configured bucket is in another region.
+    """
+    names, clients, identity = _prepare(settings, project)
+    observed = observe(names, clients)
+    plan = plan_setup(names, observed, options)
+    role_arn = observed.role.arn or names.role_arn
+    return Prepared(plan=plan, clients=clients, identity=identity, role_arn=role_arn)
+
+
+def prepare_teardown(settings: Settings, *, project: str, force: bool) -> Prepared:
+    """Observe the account and plan teardown; nothing is changed.
+
+    Raises UsageError when the bucket (or repository) is not empty and ``force`` is false.
+    """
+    names, clients, identity = _prepare(settings, project)
+    observed = observe(names, clients)
+    plan = plan_teardown(names, observed, force=force)
+    return Prepared(
+        plan=plan,
+        clients=clients,
+        identity=identity,
+        role_arn=observed.role.arn or names.role_arn,
+    )
+
+
+def settings_values(names: ResourceNames, role_arn: str) -> dict[str, str]:
+    """The ``[aws]`` entries setup writes into the project's settings file."""
+    return {
+        "region": names.region,
+        "bucket": names.bucket,
+        "role": role_arn,
+        "ecr_repository": names.repository,
+    }

@@ -1,0 +1,396 @@
+"""Reading and changing the account: observe resources, apply a plan. The boto3 edge of setup.
+
+Every client comes from ``sagelift.aws.client``; botocore errors become sagelift errors here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sagelift.aws import AwsSettings, client, map_client_error
+from sagelift.errors import CredentialsError
+from sagelift.provision.plan import (
+    BucketState,
+    Change,
+    Observed,
+    Plan,
+    RepositoryState,
+    RoleState,
+)
+from sagelift.provision.policies import (
+    CODE_EXPIRY_RULE_ID,
+    POLICY_NAME,
+    ROLE_PATH,
+    ResourceNames,
+    bucket_lifecycle_rule,
+    ecr_lifecycle_policy,
+    role_policy,
+    tags_for,
+    trust_policy,
+)
+
+__all__ = ["AccountClients", "Identity", "apply_plan", "caller_identity", "observe"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    account: str
+    arn: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountClients:
+    """The clients setup needs, all in the job's region."""
+
+    s3: Any
+    ecr: Any
+    iam: Any
+
+    @classmethod
+    def open(cls, settings: AwsSettings) -> AccountClients:
+        return cls(
+            s3=client("s3", settings), ecr=client("ecr", settings), iam=client("iam", settings)
+        )
+
+
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+@contextmanager
+def _aws(action: str, resource: str | None = None) -> Iterator[None]:
+    """Convert botocore errors raised inside into sagelift errors."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise map_client_error(exc, action=action, resource=resource) from exc
+
+
+def _absent(call: Callable[[], Any], codes: frozenset[str], action: str, resource: str) -> Any:
+    """``call()``, or None when AWS answers with one of ``codes`` (the thing is not there)."""
+    from botocore.exceptions import ClientError
+
+    with _aws(action, resource):
+        try:
+            return call()
+        except ClientError as exc:
+            if _code(exc) in codes:
+                return None
+            raise
+
+
+def caller_identity(settings: AwsSettings) -> Identity:
+    """The account and ARN of the credentials in use (STS GetCallerIdentity).
+
+    Raises CredentialsError (or another InfrastructureError) when AWS cannot be asked.
+    """
+    sts = client("sts", settings)
+    with _aws("sts:GetCallerIdentity"):
+        answer = sts.get_caller_identity()
+    account = str(answer.get("Account", ""))
+    if not account:
+        raise CredentialsError(
+            "STS returned no account for these credentials", hint="check AWS_PROFILE"
+        )
+    return Identity(account=account, arn=str(answer.get("Arn", "")))
+
+
+def _tag_map(entries: Any, key: str = "Key", value: str = "Value") -> dict[str, str]:
+    return {str(e[key]): str(e[value]) for e in entries or ()}
+
+
+def _document(raw: Any) -> Mapping[str, Any] | None:
+    """IAM returns policy documents URL-encoded JSON (botocore usually decodes them)."""
+    if raw is None:
+        return None
+    if isinstance(raw, Mapping):
+        return raw
+    text = urllib.parse.unquote(str(raw))
+    parsed = json.loads(text)
+    return parsed if isinstance(parsed, Mapping) else None
+
+
+def observe(names: ResourceNames, clients: AccountClients) -> Observed:
+    """The current state of the bucket, repository and role ``names`` designates."""
+    return Observed(
+        bucket=_observe_bucket(names, clients.s3),
+        repository=_observe_repository(names, clients.ecr),
+        role=_observe_role(names, clients.iam),
+    )
+
+
+def _observe_bucket(names: ResourceNames, s3: Any) -> BucketState:
+    bucket = names.bucket
+    location = _absent(
+        lambda: s3.get_bucket_location(Bucket=bucket),
+        frozenset({"NoSuchBucket", "404"}),
+        "s3:GetBucketLocation",
+        bucket,
+    )
+    if location is None:
+        return BucketState(exists=False)
+    constraint = location.get("LocationConstraint")
+    region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
+    tagging = _absent(
+        lambda: s3.get_bucket_tagging(Bucket=bucket),
+        frozenset({"NoSuchTagSet", "NoSuchTagSetError"}),
+        "s3:GetBucketTagging",
+        bucket,
+    )
+    encryption = _absent(
+        lambda: s3.get_bucket_encryption(Bucket=bucket),
+        frozenset({"ServerSideEncryptionConfigurationNotFoundError"}),
+        "s3:GetEncryptionConfiguration",
+        bucket,
+    )
+    block = _absent(
+        lambda: s3.get_public_access_block(Bucket=bucket),
+        frozenset({"NoSuchPublicAccessBlockConfiguration"}),
+        "s3:GetBucketPublicAccessBlock",
+        bucket,
+    )
+    lifecycle = _absent(
+        lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
+        frozenset({"NoSuchLifecycleConfiguration"}),
+        "s3:GetLifecycleConfiguration",
+        bucket,
+    )
+    with _aws("s3:ListBucket", bucket):
+        listing = s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
+    rules = (encryption or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+    config = (block or {}).get("PublicAccessBlockConfiguration", {})
+    return BucketState(
+        exists=True,
+        region=region,
+        tags=_tag_map((tagging or {}).get("TagSet")),
+        encrypted=any(
+            r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules
+        ),
+        public_access_blocked=bool(config)
+        and all(
+            config.get(k)
+            for k in (
+                "BlockPublicAcls",
+                "IgnorePublicAcls",
+                "BlockPublicPolicy",
+                "RestrictPublicBuckets",
+            )
+        ),
+        lifecycle_rules=tuple((lifecycle or {}).get("Rules", [])),
+        has_objects=int(listing.get("KeyCount", 0)) > 0,
+    )
+
+
+def _observe_repository(names: ResourceNames, ecr: Any) -> RepositoryState:
+    name = names.repository
+    found = _absent(
+        lambda: ecr.describe_repositories(repositoryNames=[name]),
+        frozenset({"RepositoryNotFoundException"}),
+        "ecr:DescribeRepositories",
+        name,
+    )
+    if not found or not found.get("repositories"):
+        return RepositoryState(exists=False)
+    repo = found["repositories"][0]
+    with _aws("ecr:ListTagsForResource", name):
+        tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags")
+    policy = _absent(
+        lambda: ecr.get_lifecycle_policy(repositoryName=name),
+        frozenset({"LifecyclePolicyNotFoundException"}),
+        "ecr:GetLifecyclePolicy",
+        name,
+    )
+    with _aws("ecr:ListImages", name):
+        images = ecr.list_images(repositoryName=name, maxResults=1).get("imageIds", [])
+    return RepositoryState(
+        exists=True,
+        tags=_tag_map(tags),
+        scan_on_push=bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush")),
+        lifecycle_policy=None if policy is None else str(policy.get("lifecyclePolicyText")),
+        has_images=bool(images),
+    )
+
+
+def _observe_role(names: ResourceNames, iam: Any) -> RoleState:
+    name = names.role
+    found = _absent(
+        lambda: iam.get_role(RoleName=name), frozenset({"NoSuchEntity"}), "iam:GetRole", name
+    )
+    if found is None:
+        return RoleState(exists=False)
+    role = found["Role"]
+    with _aws("iam:ListRoleTags", name):
+        tags = iam.list_role_tags(RoleName=name).get("Tags")
+    inline = _absent(
+        lambda: iam.get_role_policy(RoleName=name, PolicyName=POLICY_NAME),
+        frozenset({"NoSuchEntity"}),
+        "iam:GetRolePolicy",
+        name,
+    )
+    return RoleState(
+        exists=True,
+        arn=str(role["Arn"]),
+        tags=_tag_map(tags),
+        trust_policy=_document(role.get("AssumeRolePolicyDocument")),
+        inline_policy=None if inline is None else _document(inline.get("PolicyDocument")),
+    )
+
+
+def apply_plan(plan: Plan, clients: AccountClients) -> None:
+    """Carry out ``plan`` in order; the first failure stops it (re-running resumes: setup
+    plans are computed from the observed state)."""
+    for change in plan.changes:
+        log.info("%s %s: %s", change.resource, change.name, change.summary)
+        _apply(change, plan, clients)
+
+
+def _apply(change: Change, plan: Plan, clients: AccountClients) -> None:
+    names = plan.names
+    tags = tags_for(names)
+    s3, ecr, iam = clients.s3, clients.ecr, clients.iam
+    op = change.op
+    bucket = names.bucket
+    if op == "create_bucket":
+        request: dict[str, Any] = {"Bucket": bucket}
+        if names.region != "us-east-1":
+            request["CreateBucketConfiguration"] = {"LocationConstraint": names.region}
+        with _aws("s3:CreateBucket", bucket):
+            s3.create_bucket(**request)
+            s3.put_bucket_tagging(
+                Bucket=bucket,
+                Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
+            )
+    elif op == "put_bucket_encryption":
+        with _aws("s3:PutEncryptionConfiguration", bucket):
+            s3.put_bucket_encryption(
+                Bucket=bucket,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        {
+                            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                            "BucketKeyEnabled": True,
+                        }
+                    ]
+                },
+            )
+    elif op == "put_public_access_block":
+        with _aws("s3:PutBucketPublicAccessBlock", bucket):
+            s3.put_public_access_block(
+                Bucket=bucket,
+                PublicAccessBlockConfiguration={
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True,
+                },
+            )
+    elif op == "put_bucket_lifecycle":
+        _put_lifecycle(names, plan.options.code_expiry_days, s3)
+    elif op == "create_repository":
+        with _aws("ecr:CreateRepository", names.repository):
+            ecr.create_repository(
+                repositoryName=names.repository,
+                imageScanningConfiguration={"scanOnPush": True},
+                imageTagMutability="MUTABLE",
+                encryptionConfiguration={"encryptionType": "AES256"},
+                tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+    elif op == "put_scan_on_push":
+        with _aws("ecr:PutImageScanningConfiguration", names.repository):
+            ecr.put_image_scanning_configuration(
+                repositoryName=names.repository, imageScanningConfiguration={"scanOnPush": True}
+            )
+    elif op == "put_ecr_lifecycle":
+        with _aws("ecr:PutLifecyclePolicy", names.repository):
+            ecr.put_lifecycle_policy(
+                repositoryName=names.repository,
+                lifecyclePolicyText=ecr_lifecycle_policy(keep=plan.options.keep_images),
+            )
+    elif op == "create_role":
+        with _aws("iam:CreateRole", names.role):
+            iam.create_role(
+                Path=ROLE_PATH,
+                RoleName=names.role,
+                AssumeRolePolicyDocument=json.dumps(trust_policy(names)),
+                Description=f"SageMaker execution role for sagelift project {names.project}",
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+    elif op == "put_trust_policy":
+        with _aws("iam:UpdateAssumeRolePolicy", names.role):
+            iam.update_assume_role_policy(
+                RoleName=names.role, PolicyDocument=json.dumps(trust_policy(names))
+            )
+    elif op == "put_role_policy":
+        with _aws("iam:PutRolePolicy", names.role):
+            iam.put_role_policy(
+                RoleName=names.role,
+                PolicyName=POLICY_NAME,
+                PolicyDocument=json.dumps(role_policy(names)),
+            )
+    elif op == "empty_bucket":
+        _empty_bucket(bucket, s3)
+    elif op == "delete_bucket":
+        with _aws("s3:DeleteBucket", bucket):
+            s3.delete_bucket(Bucket=bucket)
+    elif op == "delete_repository":
+        with _aws("ecr:DeleteRepository", names.repository):
+            ecr.delete_repository(repositoryName=names.repository, force=True)
+    elif op == "delete_role":
+        _delete_role(names.role, iam)
+
+
+def _put_lifecycle(names: ResourceNames, days: int, s3: Any) -> None:
+    """Replace sagelift's rule and keep every other rule of the bucket."""
+    bucket = names.bucket
+    current = _absent(
+        lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
+        frozenset({"NoSuchLifecycleConfiguration"}),
+        "s3:GetLifecycleConfiguration",
+        bucket,
+    )
+    others = [r for r in (current or {}).get("Rules", []) if r.get("ID") != CODE_EXPIRY_RULE_ID]
+    rules = [*others, bucket_lifecycle_rule(names, days=days)]
+    with _aws("s3:PutLifecycleConfiguration", bucket):
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket, LifecycleConfiguration={"Rules": rules}
+        )
+
+
+def _empty_bucket(bucket: str, s3: Any) -> None:
+    with _aws("s3:DeleteObject", bucket):
+        pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
+        for page in pages:
+            doomed = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            ]
+            if doomed:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for page in pages:
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
+def _delete_role(name: str, iam: Any) -> None:
+    with _aws("iam:DeleteRole", name):
+        for policy in iam.list_role_policies(RoleName=name).get("PolicyNames", []):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        attached = iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", [])
+        for policy in attached:
+            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+        iam.delete_role(RoleName=name)
