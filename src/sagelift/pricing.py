@@ -43,6 +43,9 @@ class PriceTable:
     def hourly(self, region: str, instance_type: str) -> float | None:
         return self.regions.get(region, {}).get(instance_type)
 
+    def hourly_table(self, region: str) -> Mapping[str, float]:
+        return self.regions.get(region, {})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CostEstimate:

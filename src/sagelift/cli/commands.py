@@ -11,7 +11,7 @@ from typing import Any
 
 from sagelift import jobs, records
 from sagelift.backends.base import JobHandle, JobState, JobStatus
-from sagelift.cli import render, setup_commands
+from sagelift.cli import price_commands, render, setup_commands
 from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scalar
 from sagelift.errors import UsageError
 from sagelift.settings import settings_from_config
@@ -292,3 +292,4 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     "track": cmd_track,
 }
 COMMANDS.update(setup_commands.COMMANDS)
+COMMANDS.update(price_commands.COMMANDS)
