@@ -119,6 +119,9 @@ def status_from_dict(data: dict[str, Any]) -> JobStatus:
         output_artifacts=data.get("output_artifacts"),
         transitions=tuple((n, datetime.fromisoformat(t)) for n, t in data.get("transitions", [])),
         notes=tuple(data.get("notes", [])),
+        training_seconds=data.get("training_seconds"),
+        billable_seconds=data.get("billable_seconds"),
+        cost_usd=data.get("cost_usd"),
     )
 
 

@@ -4,6 +4,8 @@ Follows SageMaker: ``/opt/ml/model`` is tarred to ``<output path>/<job>/output/m
 ``/opt/ml/output/data`` to ``.../output.tar.gz`` (docs ``your-algorithms-training-algo-output``);
 checkpoints are plain files, restored at start and synced out during and after the job, and a
 checkpoint deleted locally is deleted at the checkpoint location (``model-checkpoints.html``).
+Remote (``s3://``) locations go through :mod:`sagelift.storage` with the job's AWS settings,
+which travel in the job record as a plain dict (``aws_to_dict``/``aws_from_dict``).
 """
 
 from __future__ import annotations
@@ -13,16 +15,71 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from sagelift.aws import AwsSettings
 from sagelift.contract.layout import TrainingLayout
 
 __all__ = [
+    "aws_from_dict",
+    "aws_to_dict",
     "pack_directory",
     "pack_outputs",
     "release_inputs",
     "restore_checkpoints",
     "sync_checkpoints_out",
+    "sync_checkpoints_remote",
+    "upload_outputs",
 ]
+
+
+def aws_to_dict(aws: AwsSettings) -> dict[str, Any]:
+    """The JSON form of ``aws`` kept in a job record (no secrets: boto3 resolves those)."""
+    return {
+        "profile": aws.profile,
+        "region": aws.region,
+        "endpoint_url": aws.endpoint_url,
+        "max_attempts": aws.max_attempts,
+    }
+
+
+def aws_from_dict(data: dict[str, Any] | None) -> AwsSettings:
+    """Inverse of ``aws_to_dict``; a record without AWS settings gives boto3's defaults."""
+    if not data:
+        return AwsSettings()
+    return AwsSettings(
+        profile=data.get("profile"),
+        region=data.get("region"),
+        endpoint_url=data.get("endpoint_url"),
+        max_attempts=int(data.get("max_attempts") or 5),
+    )
+
+
+def upload_outputs(paths: tuple[Path, ...], output_uri: str, aws: AwsSettings) -> tuple[str, ...]:
+    """Upload each packed file to ``<output_uri>/<name>``; returns their URIs in order.
+
+    Raises StorageError or CredentialsError when an upload fails.
+    """
+    from sagelift.storage import open_storage
+
+    storage = open_storage(output_uri, aws=aws)
+    uris = []
+    for path in paths:
+        uri = f"{output_uri.rstrip('/')}/{path.name}"
+        storage.upload_file(path, uri)
+        uris.append(uri)
+    return tuple(uris)
+
+
+def sync_checkpoints_remote(checkpoint_dir: Path, location: str, aws: AwsSettings) -> int:
+    """Mirror ``checkpoint_dir`` to the ``s3://`` prefix ``location``; returns files sent."""
+    from sagelift.shipping import mirror_up
+    from sagelift.storage import open_storage
+
+    if not checkpoint_dir.is_dir():
+        return 0
+    files, _ = mirror_up(open_storage(location, aws=aws), checkpoint_dir, location)
+    return files
 
 
 def pack_directory(src: Path, dest: Path) -> Path:

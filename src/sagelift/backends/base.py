@@ -85,6 +85,9 @@ class JobStatus:
     output_artifacts: str | None = None
     transitions: tuple[tuple[str, datetime], ...] = ()
     notes: tuple[str, ...] = ()
+    training_seconds: int | None = None
+    billable_seconds: int | None = None
+    cost_usd: float | None = None
 
     @property
     def duration(self) -> float | None:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from sagelift import records
 from sagelift.backends import artifacts, staging
+from sagelift.backends.artifacts import aws_to_dict
 from sagelift.backends.base import (
     Capability,
     JobHandle,
@@ -40,8 +41,9 @@ from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import BackendError, UnsupportedFeature
 from sagelift.packaging import iter_source_files
 from sagelift.spec import JobSpec, is_remote_uri
+from sagelift.storage import open_storage
 
-__all__ = ["LocalBackend", "opt_ml_bindable"]
+__all__ = ["LocalBackend", "opt_ml_bindable", "start_supervisor"]
 
 LAYOUT_DIR = "opt-ml"
 POLL_SECONDS = 0.05
@@ -67,20 +69,20 @@ class LocalBackend:
                 hint="use instance_type = 'local', or run on a machine with an NVIDIA GPU",
             )
         for channel in spec.channels:
-            if is_remote_uri(channel.uri):
+            if is_remote_uri(channel.uri) and not channel.uri.startswith("s3://"):
                 raise UnsupportedFeature(
-                    f"channels.{channel.name}: '{channel.uri}' is remote; local jobs read local "
-                    "directories for now",
+                    f"channels.{channel.name}: '{channel.uri}' is neither a local directory "
+                    "nor an s3:// URI",
                     hint="download the data and point the channel at the directory",
                 )
         for key, value in (
             ("output_path", spec.output_path),
             ("checkpoint_path", spec.checkpoint_path),
         ):
-            if value is not None and is_remote_uri(value):
+            if value is not None and is_remote_uri(value) and not value.startswith("s3://"):
                 raise UnsupportedFeature(
-                    f"{key}: '{value}' is remote; local jobs write local directories for now",
-                    hint=f"set {key} to a local directory",
+                    f"{key}: '{value}' is neither a local directory nor an s3:// URI",
+                    hint=f"set {key} to a local directory or s3://bucket/prefix",
                 )
         if spec.opt_ml == "require" and not opt_ml_bindable():
             raise UnsupportedFeature(
@@ -115,34 +117,29 @@ class LocalBackend:
         launcher_status = record / "launcher-status.json"
         run: dict[str, Any] = {
             "layout_root": str(layout.root),
-            "launcher": _launcher_argv(spec, layout, launcher_status, python),
+            "launcher": self.launcher_command(job, layout, launcher_status, python),
             "launcher_status": str(launcher_status),
             "env": {
                 **spec.environment,
                 "SAGELIFT_BACKEND": self.name,
                 "SAGELIFT_JOB_NAME": job.name,
             },
-            "artifacts_dir": str(Path(spec.output_path) / job.name / "output"),
+            **_output_locations(spec.output_path, job.name, record),
             "checkpoint_path": spec.checkpoint_path,
+            "aws": aws_to_dict(job.settings.aws),
         }
         data = records.read_job(record)
         data["run"] = run
         records.write_json_atomic(record / records.JOB_FILE, data)
-        (record / records.LOG_FILE).touch()
-        try:
-            subprocess.Popen(
-                [sys.executable, "-m", "sagelift.backends.supervisor", str(record)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=open(record / "supervisor.log", "ab"),  # noqa: SIM115 - handed to the child
-                start_new_session=True,
-                close_fds=True,
-            )
-        except OSError as exc:
-            raise BackendError(
-                f"could not start the job's supervisor: {exc}", hint="check that Python can run"
-            ) from exc
+        start_supervisor(record)
         return JobHandle(backend=self.name, name=job.name, record_dir=record)
+
+    def launcher_command(
+        self, job: PreparedJob, layout: TrainingLayout, status_file: Path, python: str
+    ) -> list[str]:
+        """The command the supervisor runs: the launcher on this machine. Other backends that
+        reuse the local machinery (containers) override this."""
+        return _launcher_argv(job.spec, layout, status_file, python)
 
     def describe(self, handle: JobHandle) -> JobStatus:
         status = records.read_status(handle.record_dir)
@@ -192,6 +189,27 @@ class LocalBackend:
             return
 
 
+def start_supervisor(record: Path) -> None:
+    """Start the detached supervisor of the job whose ``job.json`` (with ``run``) is in ``record``.
+
+    Raises BackendError when the process cannot be started.
+    """
+    (record / records.LOG_FILE).touch()
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "sagelift.backends.supervisor", str(record)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(record / "supervisor.log", "ab"),  # noqa: SIM115 - handed to the child
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise BackendError(
+            f"could not start the job's supervisor: {exc}", hint="check that Python can run"
+        ) from exc
+
+
 def _stage(spec: JobSpec, job: PreparedJob, layout: TrainingLayout, view: TrainingLayout) -> None:
     names = tuple(c.name for c in spec.channels)
     for directory in layout.directories(names):
@@ -203,8 +221,15 @@ def _stage(spec: JobSpec, job: PreparedJob, layout: TrainingLayout, view: Traini
     ]
     staging.copy_tree(pairs, layout.code_dir)
     for channel in spec.channels:
-        staging.stage_channel(Path(channel.uri), layout.channel_dir(channel.name))
-    if spec.checkpoint_path is not None:
+        if is_remote_uri(channel.uri):
+            storage = open_storage(channel.uri, aws=job.settings.aws)
+            storage.sync_down(channel.uri, layout.channel_dir(channel.name))
+        else:
+            staging.stage_channel(Path(channel.uri), layout.channel_dir(channel.name))
+    if spec.checkpoint_path is not None and is_remote_uri(spec.checkpoint_path):
+        storage = open_storage(spec.checkpoint_path, aws=job.settings.aws)
+        storage.sync_down(spec.checkpoint_path, layout.checkpoint_dir)
+    elif spec.checkpoint_path is not None:
         artifacts.restore_checkpoints(Path(spec.checkpoint_path), layout.checkpoint_dir)
     write_config_files(
         layout,
@@ -225,6 +250,17 @@ def _stage(spec: JobSpec, job: PreparedJob, layout: TrainingLayout, view: Traini
             render_checkpoint_config(str(view.checkpoint_dir)) if spec.checkpoint_path else None
         ),
     )
+
+
+def _output_locations(output_path: str, job_name: str, record: Path) -> dict[str, str]:
+    # SageMaker writes <S3OutputPath>/<job>/output/model.tar.gz; a remote output path is packed
+    # in the record's tmp dir first, then uploaded by the supervisor.
+    if is_remote_uri(output_path):
+        return {
+            "artifacts_dir": str(record / "tmp" / "output"),
+            "output_uri": f"{output_path.rstrip('/')}/{job_name}/output",
+        }
+    return {"artifacts_dir": str(Path(output_path) / job_name / "output")}
 
 
 def _launcher_argv(

@@ -26,6 +26,8 @@ from sagelift import records
 from sagelift.backends import artifacts
 from sagelift.backends.base import JobState, JobStatus
 from sagelift.contract.layout import TrainingLayout
+from sagelift.errors import SageliftError
+from sagelift.spec import is_remote_uri
 
 __all__ = ["main"]
 
@@ -91,8 +93,15 @@ class Supervisor:
         target = self.run.get("checkpoint_path")
         if target:
             try:
-                artifacts.sync_checkpoints_out(self.layout.checkpoint_dir, Path(target))
-            except OSError as exc:
+                if is_remote_uri(target):
+                    artifacts.sync_checkpoints_remote(
+                        self.layout.checkpoint_dir,
+                        target,
+                        artifacts.aws_from_dict(self.run.get("aws")),
+                    )
+                else:
+                    artifacts.sync_checkpoints_out(self.layout.checkpoint_dir, Path(target))
+            except (OSError, SageliftError) as exc:
                 log.warning("checkpoint sync to %s failed: %s", target, exc)
 
     def finish(self, returncode: int) -> None:
@@ -119,9 +128,21 @@ class Supervisor:
 
         status = records.advance(self.status, "Uploading")
         self.save(status)
-        model = output = None
+        model: Path | str | None = None
+        output: Path | str | None = None
         if state is not JobState.FAILED:
             model, output = artifacts.pack_outputs(self.layout, Path(self.run["artifacts_dir"]))
+            if self.run.get("output_uri"):
+                try:
+                    model, output = artifacts.upload_outputs(
+                        (model, output),
+                        self.run["output_uri"],
+                        artifacts.aws_from_dict(self.run.get("aws")),
+                    )
+                except SageliftError as exc:
+                    model = output = None
+                    state, secondary = JobState.FAILED, "Failed"
+                    reason = f"ClientError: uploading the job's artifacts failed: {exc.message}"
         artifacts.release_inputs(self.layout)
         self.save(
             records.advance(

@@ -13,7 +13,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -38,6 +38,7 @@ from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
 from sagelift.errors import SpecError, UnsupportedFeature
 from sagelift.pricing import (
     CostEstimate,
+    bill,
     check_max_cost,
     describe_estimate,
     estimate,
@@ -304,7 +305,9 @@ class SageMakerBackend:
 
     def describe(self, handle: JobHandle) -> JobStatus:
         """The job as SageMaker reports it now; the record's status.json is refreshed."""
-        status = self._jobs(handle).describe(handle.name)
+        status = with_bill(
+            self._jobs(handle).describe(handle.name), records.read_job(handle.record_dir)
+        )
         records.write_status(handle.record_dir, status)
         return status
 
@@ -338,6 +341,27 @@ class SageMakerBackend:
 
     def stop(self, handle: JobHandle) -> None:
         self._jobs(handle).stop(handle.name)
+
+
+def with_bill(status: JobStatus, job: dict[str, Any]) -> JobStatus:
+    """``status`` with its cost and spot savings, from the billable seconds SageMaker reports."""
+    if status.billable_seconds is None:
+        return status
+    count = int(job.get("request", {}).get("ResourceConfig", {}).get("InstanceCount", 1))
+    charge = bill(
+        training_seconds=status.training_seconds,
+        billable_seconds=status.billable_seconds,
+        count=count,
+        hourly=job.get("hourly_price"),
+    )
+    notes = list(status.notes)
+    if charge.savings_percent is not None and job.get("request", {}).get(
+        "EnableManagedSpotTraining"
+    ):
+        notes.append(f"managed spot savings: {charge.savings_percent:.1f} %")
+    if charge.cost is not None:
+        notes.append(f"cost: ${charge.cost:,.2f} ({count} × billable {status.billable_seconds} s)")
+    return replace(status, cost_usd=charge.cost, notes=tuple(notes))
 
 
 def spot_max_wait(spec: JobSpec) -> int:

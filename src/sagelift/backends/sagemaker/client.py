@@ -75,6 +75,8 @@ def status_from_description(description: dict[str, Any]) -> JobStatus:
         output_artifacts=output,
         transitions=transitions,
         notes=tuple(notes),
+        training_seconds=description.get("TrainingTimeInSeconds"),
+        billable_seconds=description.get("BillableTimeInSeconds"),
     )
 
 

@@ -1,0 +1,235 @@
+"""Execute a ``CreateTrainingJob`` request on this machine, through the local backend.
+
+This is the cloud data path without the cloud: what SageMaker does with a request, done by the
+local backend's machinery against the request's own S3 locations. Each input channel's
+``S3Uri`` is downloaded into ``/opt/ml/input/data/<channel>`` of a layout under the job's
+record; the three config files are written from the request (``HyperParameters`` as given,
+``InputDataConfig``, ``ResourceConfig``); ``ContainerEntrypoint`` + ``ContainerArguments`` run
+under the supervisor with ``/opt/ml`` mapped to that layout; ``model.tar.gz`` and
+``output.tar.gz`` are uploaded to ``<S3OutputPath>/<job>/output/``. The job is recorded as a
+local job, so ``describe``, ``logs``, ``wait`` and ``fetch`` work on it as on any other.
+
+It runs only requests whose entry point is given (``ContainerEntrypoint``), as sagelift's own
+requests are: an image's built-in entry point needs the image, which this path does not use.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sagelift import records
+from sagelift.aws import AwsSettings
+from sagelift.backends.artifacts import aws_to_dict
+from sagelift.backends.base import JobHandle, JobState, JobStatus
+from sagelift.backends.local import LAYOUT_DIR, start_supervisor
+from sagelift.contract.config_files import (
+    ChannelConfig,
+    render_checkpoint_config,
+    render_input_data_config,
+    render_resource_config,
+    write_config_files,
+)
+from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
+from sagelift.errors import SpecError, UnsupportedFeature
+from sagelift.runtime.bundle import BUNDLE_NAME
+from sagelift.storage import open_storage
+
+__all__ = ["container_argv", "submit_request"]
+
+PYTHON_NAMES = frozenset({"python", "python3"})
+BACKEND = "local"
+
+
+def _field(request: Mapping[str, Any], *path: str) -> Any:
+    value: Any = request
+    for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            raise SpecError(
+                f"the request lacks {'.'.join(path)}",
+                hint="pass a complete CreateTrainingJob request",
+                field=".".join(path),
+            )
+        value = value[key]
+    return value
+
+
+def _map_path(arg: str, root: Path) -> str:
+    base = str(CONTAINER_ROOT)
+    if arg == base or arg.startswith(base + "/"):
+        return str(root) + arg[len(base) :]
+    return arg
+
+
+def container_argv(request: Mapping[str, Any], *, root: Path, python: str) -> list[str]:
+    """The command that stands for the container: entry point + arguments, paths mapped.
+
+    Every argument under ``/opt/ml`` is rewritten to the same path under ``root``; a bare
+    ``python``/``python3`` interpreter becomes ``python``; when the entry point is sagelift's
+    launcher bundle, ``--root <root>`` is passed to it. Raises UnsupportedFeature for a request
+    without ``ContainerEntrypoint``.
+    """
+    algorithm = _field(request, "AlgorithmSpecification")
+    entry = list(algorithm.get("ContainerEntrypoint") or ())
+    if not entry:
+        raise UnsupportedFeature(
+            "the request has no AlgorithmSpecification.ContainerEntrypoint; running an image's "
+            "own entry point needs the image",
+            hint="ship the code with sagelift.shipping.ship_code, which sets the entry point",
+        )
+    entry = [_map_path(arg, root) for arg in entry]
+    if entry[0] in PYTHON_NAMES:
+        entry[0] = python
+    if entry[-1].endswith("/" + BUNDLE_NAME):
+        entry += ["--root", str(root)]
+    arguments = [_map_path(arg, root) for arg in algorithm.get("ContainerArguments") or ()]
+    return entry + arguments
+
+
+def _channel_configs(request: Mapping[str, Any]) -> dict[str, tuple[str, ChannelConfig]]:
+    default_mode = _field(request, "AlgorithmSpecification").get("TrainingInputMode", "File")
+    channels: dict[str, tuple[str, ChannelConfig]] = {}
+    for entry in request.get("InputDataConfig") or ():
+        name = str(entry["ChannelName"])
+        source = _field(entry, "DataSource", "S3DataSource")
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise UnsupportedFeature(
+                f"channel {name}: S3DataType {source['S3DataType']} is not emulated",
+                hint="use S3Prefix channels",
+            )
+        config = ChannelConfig(
+            content_type=entry.get("ContentType"),
+            input_mode=entry.get("InputMode", default_mode),
+            s3_distribution_type=source.get("S3DataDistributionType", "FullyReplicated"),
+            record_wrapper_type=entry.get("RecordWrapperType", "None"),
+        )
+        channels[name] = (str(source["S3Uri"]), config)
+    return channels
+
+
+def submit_request(
+    request: Mapping[str, Any],
+    *,
+    project_dir: Path,
+    aws: AwsSettings,
+    python: str | None = None,
+) -> JobHandle:
+    """Stage and start ``request`` as a local job recorded under ``project_dir``; returns at once.
+
+    Channels (and checkpoints, with ``CheckpointConfig``) are downloaded before this returns;
+    the job then runs detached, as a local job does. ``python`` (default: this interpreter)
+    stands for the image's ``python3``. Raises SpecError for an incomplete request or a job
+    name already recorded, UnsupportedFeature for what cannot run without a container,
+    StorageError/CredentialsError when a download fails.
+    """
+    name = str(_field(request, "TrainingJobName"))
+    output_path = str(_field(request, "OutputDataConfig", "S3OutputPath")).rstrip("/")
+    _field(request, "ResourceConfig")
+    channels = _channel_configs(request)
+    record = records.jobs_root(project_dir) / name
+    if record.exists():
+        raise SpecError(
+            f"a job named '{name}' is already recorded in {record.parent}",
+            hint="give the request a new TrainingJobName",
+            field="TrainingJobName",
+        )
+    layout = TrainingLayout(record / LAYOUT_DIR)
+    argv = container_argv(request, root=layout.root, python=python or sys.executable)
+    checkpoint = request.get("CheckpointConfig") or None
+
+    created = records.now()
+    record.mkdir(parents=True)
+    status = JobStatus(
+        name=name,
+        backend=BACKEND,
+        state=JobState.IN_PROGRESS,
+        secondary_status="Starting",
+        created_at=created,
+        transitions=(("Starting", created),),
+    )
+    run = {
+        "layout_root": str(layout.root),
+        "launcher": argv,
+        "launcher_status": str(record / "launcher-status.json"),
+        "env": {
+            **{str(k): str(v) for k, v in (request.get("Environment") or {}).items()},
+            "SAGEMAKER_BASE_DIR": str(layout.root),
+            "TRAINING_JOB_NAME": name,
+            "SAGELIFT_BACKEND": "emulator",
+            "SAGELIFT_JOB_NAME": name,
+        },
+        "artifacts_dir": str(record / "tmp" / "output"),
+        "output_uri": f"{output_path}/{name}/output",
+        "checkpoint_path": checkpoint["S3Uri"] if checkpoint else None,
+        "aws": aws_to_dict(aws),
+    }
+    try:
+        _stage_and_record(
+            request,
+            record=record,
+            layout=layout,
+            status=status,
+            channels=channels,
+            checkpoint=checkpoint,
+            run=run,
+            aws=aws,
+        )
+        start_supervisor(record)
+    except BaseException:
+        shutil.rmtree(record, ignore_errors=True)
+        raise
+    return JobHandle(backend=BACKEND, name=name, record_dir=record)
+
+
+def _stage_and_record(
+    request: Mapping[str, Any],
+    *,
+    record: Path,
+    layout: TrainingLayout,
+    status: JobStatus,
+    channels: Mapping[str, tuple[str, ChannelConfig]],
+    checkpoint: Mapping[str, Any] | None,
+    run: dict[str, Any],
+    aws: AwsSettings,
+) -> None:
+    records.write_status(record, status)
+    for directory in layout.directories(tuple(channels)):
+        directory.mkdir(parents=True, exist_ok=True)
+    status = records.advance(status, "Downloading")
+    records.write_status(record, status)
+    for channel, (uri, _) in channels.items():
+        open_storage(uri, aws=aws).sync_down(uri, layout.channel_dir(channel))
+    if checkpoint:
+        open_storage(checkpoint["S3Uri"], aws=aws).sync_down(
+            checkpoint["S3Uri"], layout.checkpoint_dir
+        )
+    resource = _field(request, "ResourceConfig")
+    write_config_files(
+        layout,
+        hyperparameters={str(k): str(v) for k, v in (request.get("HyperParameters") or {}).items()},
+        input_data_config=render_input_data_config({k: v for k, (_, v) in channels.items()}),
+        resource_config=render_resource_config(
+            instance_type=str(resource.get("InstanceType", "local")),
+            instance_count=int(resource.get("InstanceCount", 1)),
+        ),
+        checkpoint_config=(
+            render_checkpoint_config(checkpoint.get("LocalPath", "/opt/ml/checkpoints"))
+            if checkpoint
+            else None
+        ),
+    )
+    max_runtime = (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 86400)
+    records.write_json_atomic(
+        record / records.JOB_FILE,
+        {
+            "name": run["env"]["SAGELIFT_JOB_NAME"],
+            "backend": BACKEND,
+            "created_at": status.created_at.isoformat(),
+            "spec": {"max_runtime": max_runtime},
+            "request": dict(request),
+            "run": run,
+        },
+    )
