@@ -13,9 +13,10 @@ import logging
 import os
 import secrets
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,14 @@ from sagelift.backends.base import Backend, JobHandle, JobState, JobStatus, Prep
 from sagelift.config import Resolved, load_config
 from sagelift.errors import JobFailed, SpecError, UsageError
 from sagelift.settings import Settings, settings_from_config
-from sagelift.spec import JobSpec, check_local_inputs, parse_job_spec, validate_job_name
+from sagelift.spec import (
+    JobSpec,
+    check_local_inputs,
+    is_remote_uri,
+    parse_job_spec,
+    validate_job_name,
+)
+from sagelift.tracking.base import RunInfo
 
 __all__ = [
     "JobResult",
@@ -40,6 +48,7 @@ __all__ = [
     "stop",
     "stream",
     "submit",
+    "track",
     "wait",
 ]
 
@@ -99,7 +108,8 @@ def load_spec(
 
 
 def backend_for(spec: JobSpec) -> Backend:
-    return get_backend("local")
+    """``ml.*`` instance types run on SageMaker; ``local``/``local_gpu`` on this machine."""
+    return get_backend("sagemaker" if spec.instance_type.startswith("ml.") else "local")
 
 
 def new_job_name(base: str, when: datetime) -> str:
@@ -115,19 +125,29 @@ def load_settings(
     profile: str | None = None,
 ) -> Settings:
     """The settings (AWS, images, tracking) of ``project_dir``, from the same layers as the spec."""
-    return settings_from_config(load_config_for(Path(project_dir), environ=environ, profile=profile))
+    return settings_from_config(
+        load_config_for(Path(project_dir), environ=environ, profile=profile)
+    )
 
 
-def submit(spec: JobSpec, *, settings: Settings | None = None) -> JobHandle:
+def submit(
+    spec: JobSpec, *, settings: Settings | None = None, allow_dirty_data: bool = False
+) -> JobHandle:
     """Validate ``spec`` and start it; returns at once.
 
     Every check happens before the first side effect: a UsageError leaves nothing behind.
+    A DVC-tracked channel that differs from its DVC record is refused (DirtyData) unless
+    ``allow_dirty_data``. With tracking on, the job's MLflow run is created here and the job
+    gets MLFLOW_TRACKING_URI / MLFLOW_RUN_ID / MLFLOW_EXPERIMENT_ID when it can reach the store.
     """
     if settings is None:
         settings = load_settings(spec.project_dir)
     backend = backend_for(spec)
     backend.check(spec)
     check_local_inputs(spec)
+    from sagelift.data.channels import dvc_versions
+
+    data_versions = dvc_versions(spec, allow_dirty=allow_dirty_data)
     created = records.now()
     name = spec.job_name or new_job_name(spec.base_job_name, created)
     validate_job_name(name)
@@ -155,8 +175,15 @@ def submit(spec: JobSpec, *, settings: Settings | None = None) -> JobHandle:
                 "backend": backend.name,
                 "created_at": created.isoformat(),
                 "spec": records.spec_to_dict(spec),
+                "data_versions": data_versions,
             },
         )
+        from sagelift.tracking import session
+
+        tracking_env = session.begin(job, backend=backend.name, data_versions=data_versions)
+        if tracking_env:
+            environment = {**tracking_env, **spec.environment}
+            job = replace(job, spec=replace(spec, environment=environment))
         return backend.submit(job)
     except UsageError:
         shutil.rmtree(record_dir, ignore_errors=True)
@@ -204,15 +231,24 @@ def wait(
     on_line: Callable[[str], None] | None = None,
     timeout: float | None = None,
 ) -> JobStatus:
-    """Block until the job ends, passing each output line to ``on_line``."""
+    """Block until the job ends, passing each output line to ``on_line``.
+
+    A tracked job's metric lines go to its MLflow run as they come; when it has ended, the run
+    is completed (see ``sagelift.tracking.session``; tracking problems are warnings only).
+    """
+    from sagelift.tracking import session
+
     backend = get_backend(handle.backend)
     if on_line is not None:
+        sink = session.sink_for(handle)
         for line in backend.logs(handle, follow=True):
             on_line(line)
+            sink(line)
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         status = backend.describe(handle)
         if status.state.is_terminal:
+            session.finish_job(handle, status)
             return status
         if deadline is not None and time.monotonic() > deadline:
             return status
@@ -269,7 +305,49 @@ def fetch(project_dir: Path, name: str, dest: Path | None = None, *, force: bool
             f"{target} exists and is not empty", hint="pick another destination or pass --force"
         )
     target.mkdir(parents=True, exist_ok=True)
-    safe_extract(Path(status.model_artifacts), target)
-    if status.output_artifacts and Path(status.output_artifacts).is_file():
-        safe_extract(Path(status.output_artifacts), target / "output")
+    with tempfile.TemporaryDirectory(prefix="sagelift-fetch-") as tmp:
+        model = _local_artifact(project_dir, handle, status.model_artifacts, Path(tmp))
+        safe_extract(model, target)
+        if status.output_artifacts and is_remote_uri(status.output_artifacts):
+            output = _local_artifact(project_dir, handle, status.output_artifacts, Path(tmp))
+            safe_extract(output, target / "output")
+        elif status.output_artifacts and Path(status.output_artifacts).is_file():
+            safe_extract(Path(status.output_artifacts), target / "output")
     return target
+
+
+def _local_artifact(project_dir: Path, handle: JobHandle, uri: str, tmp: Path) -> Path:
+    """``uri`` itself when local, else a download of it into ``tmp`` (same file name)."""
+    if not is_remote_uri(uri):
+        return Path(uri)
+    from sagelift.backends.artifacts import aws_from_dict
+    from sagelift.storage import open_storage
+
+    recorded = records.read_job(handle.record_dir).get("run", {}).get("aws")
+    aws = aws_from_dict(recorded) if recorded else load_settings(project_dir).aws
+    path = tmp / uri.rstrip("/").rsplit("/", 1)[-1]
+    open_storage(uri, aws=aws).download_file(uri, path)
+    return path
+
+
+def track(
+    project_dir: Path, name: str, *, uri: str | None = None, experiment: str | None = None
+) -> RunInfo:
+    """Record an ended job in MLflow now (a run the tracking server missed, or any past job).
+
+    ``uri`` defaults to the project's tracking.uri. Raises UsageError when tracking is off or the
+    job has not ended, TrackingError when the store fails.
+    """
+    from sagelift.tracking import session
+
+    settings = load_settings(project_dir)
+    resolved = session.resolve_uri(uri or settings.tracking.uri, Path(project_dir))
+    if resolved is None:
+        raise UsageError(
+            "tracking is off: no tracking.uri", hint="set tracking.uri or pass --tracking-uri"
+        )
+    handle = handle_for(project_dir, name)
+    status = get_backend(handle.backend).describe(handle)
+    return session.replay(
+        handle, status, uri=resolved, experiment=experiment or settings.tracking.experiment
+    )

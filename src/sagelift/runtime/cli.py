@@ -54,6 +54,19 @@ def _parser() -> _Parser:
     )
     parser.add_argument("--bind-opt-ml", choices=("auto", "require", "off"), default="off")
     parser.add_argument("--status-file", type=Path, metavar="PATH")
+    parser.add_argument(
+        "--code-tarball",
+        type=Path,
+        metavar="PATH",
+        help="sourcedir.tar.gz to extract into the code dir first, when that dir is empty",
+    )
+    parser.add_argument(
+        "--hide-channel",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a channel the training code must not see in SM_* (repeatable)",
+    )
     return parser
 
 
@@ -100,6 +113,8 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest
         grace=ns.grace,
         bind_opt_ml=ns.bind_opt_ml,
         status_file=ns.status_file,
+        code_tarball=ns.code_tarball,
+        hide_channels=tuple(ns.hide_channel),
     )
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sagelift.contract.config_files import ConfigFiles, read_config_files
@@ -54,7 +54,12 @@ class LaunchRequest:
 
     At most one of ``program``, ``module`` and ``command``; with none, the ``sagemaker_program``
     hyperparameter or ``$SAGEMAKER_PROGRAM`` names the program. ``max_runtime`` of ``None``
-    means no limit. ``adopt_orphans`` declares that every child of this process other than the
+    means no limit. ``code_tarball`` is extracted into the code dir before anything else when
+    that dir is missing or empty, as the SageMaker training toolkit does with
+    ``sagemaker_submit_directory``; a non-empty code dir is left as it is.
+    ``hide_channels`` are dropped from the config the SM_* variables are computed from, so the
+    training code sees only its own channels (the code channel sagelift adds is one).
+    ``adopt_orphans`` declares that every child of this process other than the
     job belongs to the job (true for the CLI once it is a subreaper or PID 1); the launcher
     then kills and reaps them when the job ends.
     """
@@ -68,6 +73,8 @@ class LaunchRequest:
     grace: float = DEFAULT_GRACE_SECONDS
     bind_opt_ml: BindMode = "off"
     status_file: Path | None = None
+    code_tarball: Path | None = None
+    hide_channels: tuple[str, ...] = ()
     adopt_orphans: bool = False
 
 
@@ -82,11 +89,14 @@ def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) 
     Raises:
         SpecError: unreadable config files, or an entry point that cannot start; nothing was
             started.
+        StorageError: the code tarball is missing, damaged or unsafe; nothing was started.
         UnsupportedFeature: ``bind_opt_ml="require"`` and ``/opt/ml`` cannot be bound.
     """
     base_env = dict(os.environ if environ is None else environ)
     layout = TrainingLayout(request.root)
-    config = _read_config(layout)
+    config = _hide_channels(_read_config(layout), request.hide_channels)
+    if request.code_tarball is not None:
+        _extract_code(request.code_tarball, layout.code_dir)
     entry = resolve_entry(
         program=request.program,
         module=request.module,
@@ -123,6 +133,23 @@ def _read_config(layout: TrainingLayout) -> ConfigFiles:
             "there, or pass --root",
             field="root",
         ) from exc
+
+
+def _hide_channels(config: ConfigFiles, hidden: tuple[str, ...]) -> ConfigFiles:
+    if not hidden:
+        return config
+    kept = {k: v for k, v in config.input_data_config.items() if k not in hidden}
+    return replace(config, input_data_config=kept)
+
+
+def _extract_code(tarball: Path, code_dir: Path) -> None:
+    # sagemaker_training._files.download_and_extract: extract only into an empty directory.
+    if code_dir.is_dir() and any(code_dir.iterdir()):
+        log.info("code dir %s is not empty; not extracting %s", code_dir, tarball)
+        return
+    from sagelift.packaging import safe_extract
+
+    safe_extract(tarball, code_dir)
 
 
 def _child_env(base: dict[str, str], view: OptMlView, config: ConfigFiles) -> dict[str, str]:

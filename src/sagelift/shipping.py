@@ -1,0 +1,277 @@
+"""Shipping a job's code and data to storage, where a cloud job can read them.
+
+Code is content-addressed: ``sourcedir.tar.gz`` (built by :mod:`sagelift.packaging`) and the
+launcher bundle (:mod:`sagelift.runtime.bundle`) go under ``<root>/code/<digest>/``, uploaded
+only when absent, so an unchanged re-run sends nothing. SageMaker downloads that prefix as one
+more input channel (``sagelift-code``) and the container's entry point runs the launcher from
+it, which extracts the tarball into ``/opt/ml/code`` and hides the channel from the script.
+
+Data is mirrored: a local directory channel goes to the stable prefix
+``<root>/data/<base_job_name>/<channel>/``; files already there with the same content are not
+sent, files deleted locally are deleted there (the job must see exactly the local directory).
+A marker object beside the prefix (``<channel>.sagelift-tree``) remembers the local tree last
+mirrored, so an unchanged directory is confirmed with one request.
+``s3://`` channels pass through untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
+from sagelift.errors import SpecError
+from sagelift.packaging import build_source_tarball
+from sagelift.runtime.bundle import BUNDLE_NAME, build_bundle
+from sagelift.spec import JobSpec, is_remote_uri
+from sagelift.storage import Progress, Storage, StorageURI, as_uri
+from sagelift.storage.sync import scan_dir
+
+__all__ = [
+    "CODE_CHANNEL",
+    "TARBALL_NAME",
+    "ShippedChannel",
+    "ShippedCode",
+    "channel_skip_patterns",
+    "code_digest",
+    "launcher_arguments",
+    "mirror_up",
+    "ship_channels",
+    "ship_code",
+]
+
+log = logging.getLogger(__name__)
+
+CODE_CHANNEL = "sagelift-code"
+TARBALL_NAME = "sourcedir.tar.gz"
+MARKER_SUFFIX = ".sagelift-tree"
+CONTAINER_PYTHON = "python3"
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\!#])")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShippedCode:
+    """The job's code in storage and how the container runs it.
+
+    ``prefix_uri`` (ending in ``/``) holds ``sourcedir.tar.gz`` and ``sagelift_runtime.pyz``;
+    ``digest`` is the sha256 over both. ``container_entrypoint`` and ``container_arguments``
+    are ``AlgorithmSpecification.ContainerEntrypoint``/``ContainerArguments`` for a job that
+    has ``prefix_uri`` as its ``channel_name`` input channel.
+    """
+
+    digest: str
+    prefix_uri: str
+    channel_name: str
+    container_entrypoint: tuple[str, ...]
+    container_arguments: tuple[str, ...]
+    bytes_uploaded: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShippedChannel:
+    """One input channel where the job reads it: ``uri`` is an ``s3://`` prefix."""
+
+    name: str
+    uri: str
+    bytes_uploaded: int
+    files_uploaded: int
+
+
+def code_digest(tarball_digest: str, bundle_digest: str) -> str:
+    """The content address of a code upload: sha256 over both files' names and digests."""
+    text = f"{TARBALL_NAME}\0{tarball_digest}\n{BUNDLE_NAME}\0{bundle_digest}\n"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def channel_skip_patterns(spec: JobSpec) -> tuple[str, ...]:
+    """Anchored exclude patterns for local channels that live inside the source dir.
+
+    Their data belongs to the channel, not to the code tarball (the local backend skips them
+    too when it stages the code).
+    """
+    source = spec.source_dir.resolve()
+    patterns = []
+    for channel in spec.channels:
+        if is_remote_uri(channel.uri):
+            continue
+        path = Path(channel.uri).resolve()
+        if path == source or not path.is_relative_to(source):
+            continue
+        rel = _GLOB_SPECIAL.sub(r"\\\1", path.relative_to(source).as_posix())
+        patterns.append(f"/{rel}/" if path.is_dir() else f"/{rel}")
+    return tuple(patterns)
+
+
+def launcher_arguments(spec: JobSpec, *, root: Path = CONTAINER_ROOT) -> tuple[str, ...]:
+    """The launcher's arguments inside the container for ``spec``'s entry point."""
+    layout = TrainingLayout(root)
+    args = [
+        "--code-tarball",
+        str(layout.channel_dir(CODE_CHANNEL) / TARBALL_NAME),
+        "--hide-channel",
+        CODE_CHANNEL,
+        "--grace",
+        str(spec.stop_grace),
+    ]
+    entry = spec.entry_point
+    if entry.kind == "script":
+        args += ["--program", entry.argv[0]]
+    elif entry.kind == "module":
+        args += ["--module", entry.argv[0]]
+    else:
+        args += ["--command", *entry.argv]
+    return tuple(args)
+
+
+def _code_prefix(root_uri: str, digest: str) -> StorageURI:
+    return as_uri(root_uri).child(f"code/{digest}")
+
+
+def _prefix_text(uri: StorageURI) -> str:
+    return str(uri).rstrip("/") + "/"
+
+
+def ship_code(
+    spec: JobSpec, *, storage: Storage, root_uri: str, progress: Progress | None = None
+) -> ShippedCode:
+    """Upload ``spec``'s code and the launcher bundle under ``<root_uri>/code/<digest>/``.
+
+    A file already present there with the same size is not sent again (the prefix is
+    content-addressed), so ``bytes_uploaded`` is 0 on an unchanged re-run. Raises SpecError
+    for an oversize source tree (nothing uploaded), StorageError/CredentialsError when the
+    upload fails.
+    """
+    bundle = build_bundle()
+    with tempfile.TemporaryDirectory(prefix="sagelift-ship-") as tmp:
+        tarball = build_source_tarball(
+            spec.source_dir,
+            Path(tmp) / TARBALL_NAME,
+            exclude=(*spec.exclude, *channel_skip_patterns(spec)),
+        )
+        bundle_path = bundle.write(Path(tmp) / BUNDLE_NAME)
+        digest = code_digest(tarball.digest, bundle.digest)
+        prefix = _code_prefix(root_uri, digest)
+        present = {info.relative: info.size for info in storage.list(prefix)}
+        sent = 0
+        for path in (tarball.path, bundle_path):
+            size = path.stat().st_size
+            if present.get(path.name) == size:
+                continue
+            storage.upload_file(path, prefix.child(path.name), progress=progress)
+            sent += size
+    if sent:
+        log.info("uploaded code %s (%d bytes) to %s", digest[:12], sent, prefix)
+    else:
+        log.info("code %s is already at %s", digest[:12], prefix)
+    code_dir = TrainingLayout(CONTAINER_ROOT).channel_dir(CODE_CHANNEL)
+    return ShippedCode(
+        digest=digest,
+        prefix_uri=_prefix_text(prefix),
+        channel_name=CODE_CHANNEL,
+        container_entrypoint=(CONTAINER_PYTHON, str(code_dir / BUNDLE_NAME)),
+        container_arguments=launcher_arguments(spec),
+        bytes_uploaded=sent,
+    )
+
+
+def mirror_up(
+    storage: Storage,
+    local_dir: Path,
+    prefix: StorageURI | str,
+    *,
+    progress: Progress | None = None,
+    keep: Sequence[str] = (),
+) -> tuple[int, int]:
+    """Make ``prefix`` hold exactly the files of ``local_dir``; returns (files, bytes) sent.
+
+    Unchanged files are not sent; objects under ``prefix`` with no local file (and not named
+    in ``keep``) are deleted after the upload, so a reader never sees a half-updated set.
+    """
+    target = as_uri(prefix)
+    report = storage.sync_up(local_dir, target, progress=progress)
+    local = {found.rel for found in scan_dir(local_dir)}
+    for info in list(storage.list(target)):
+        if info.relative not in local and info.relative not in keep:
+            log.info("deleting %s: no longer in %s", info.uri, local_dir)
+            storage.delete(info.uri)
+    return report.files_sent, report.bytes_sent
+
+
+def ship_channels(
+    spec: JobSpec, *, storage: Storage, root_uri: str, progress: Progress | None = None
+) -> tuple[ShippedChannel, ...]:
+    """Put every channel of ``spec`` where a cloud job can read it, in spec order.
+
+    A local directory (or single file) is mirrored to ``<root_uri>/data/<base_job_name>/<name>/``;
+    an ``s3://`` channel is returned as it is, with nothing sent. Raises SpecError for a local
+    channel that does not exist, StorageError/CredentialsError when the upload fails.
+    """
+    shipped = []
+    for channel in spec.channels:
+        if is_remote_uri(channel.uri):
+            shipped.append(
+                ShippedChannel(
+                    name=channel.name, uri=channel.uri, bytes_uploaded=0, files_uploaded=0
+                )
+            )
+            continue
+        source = Path(channel.uri)
+        prefix = as_uri(root_uri).child(f"data/{spec.base_job_name}/{channel.name}")
+        if source.is_dir():
+            files, sent = _mirror_dir(storage, source, prefix, progress)
+        elif source.is_file():
+            files, sent = _mirror_file(storage, source, prefix, progress)
+        else:
+            raise SpecError(
+                f"channels.{channel.name}: '{source}' does not exist",
+                hint="create it or point the channel at s3://bucket/prefix",
+                field=f"channels.{channel.name}",
+            )
+        log.info("channel %s: %d files, %d bytes sent to %s", channel.name, files, sent, prefix)
+        shipped.append(
+            ShippedChannel(
+                name=channel.name,
+                uri=_prefix_text(prefix),
+                bytes_uploaded=sent,
+                files_uploaded=files,
+            )
+        )
+    return tuple(shipped)
+
+
+def _tree_signature(local_dir: Path) -> str:
+    total = hashlib.sha256()
+    for found in scan_dir(local_dir):
+        stat = found.path.stat()
+        total.update(f"{found.rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return total.hexdigest()
+
+
+def _mirror_dir(
+    storage: Storage, source: Path, prefix: StorageURI, progress: Progress | None
+) -> tuple[int, int]:
+    # The marker sits beside the channel prefix, not under it, so the job never downloads it.
+    # It records the local tree (names, sizes, mtimes) last mirrored there: an unchanged tree
+    # costs one GET instead of listing the prefix and hashing every file. A prefix changed by
+    # hand behind sagelift's back is not noticed until the local tree changes.
+    marker = as_uri(str(prefix).rstrip("/") + MARKER_SUFFIX)
+    signature = _tree_signature(source)
+    if storage.exists(marker) and storage.get_bytes(marker).decode(errors="replace") == signature:
+        return 0, 0
+    sent = mirror_up(storage, source, prefix, progress=progress)
+    storage.put_bytes(marker, signature.encode())
+    return sent
+
+
+def _mirror_file(
+    storage: Storage, source: Path, prefix: StorageURI, progress: Progress | None
+) -> tuple[int, int]:
+    # A single-file channel lands as <prefix>/<name>, as the local backend stages it.
+    with tempfile.TemporaryDirectory(prefix="sagelift-channel-") as tmp:
+        (Path(tmp) / source.name).symlink_to(source.resolve())
+        return mirror_up(storage, Path(tmp), prefix, progress=progress)
