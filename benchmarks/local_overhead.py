@@ -33,6 +33,7 @@ from _harness import (
     Comparison,
     Target,
     clean_environment,
+    precompile_sagelift,
     describe_machine,
     exit_code,
     fail,
@@ -195,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config_home = root / "config"
         config_home.mkdir()
         env = clean_environment(config_home)
+        precompile_sagelift()
         for case in cases:
             project = make_project(root, case)
             comparison = compare(case, project, command, env, args)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,6 +303,9 @@ def check_container_cli(
 
 
 def check_tracking(settings: Settings) -> CheckResult:
+    import urllib.error  # lazily: only this check talks HTTP
+    import urllib.request
+
     name = "tracking"
     uri = settings.tracking.uri
     if not uri:

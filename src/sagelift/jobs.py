@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
 import tempfile
 import time
@@ -19,13 +18,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagelift import records
 from sagelift.backends import get_backend
 from sagelift.backends.base import Backend, JobHandle, JobState, JobStatus, PreparedJob
 from sagelift.config import Resolved, load_config
-from sagelift.errors import JobFailed, SpecError, UsageError
+from sagelift.errors import JobFailed, SageliftError, SpecError, UsageError
 from sagelift.settings import Settings, settings_from_config
 from sagelift.spec import (
     JobSpec,
@@ -34,7 +33,9 @@ from sagelift.spec import (
     parse_job_spec,
     validate_job_name,
 )
-from sagelift.tracking.base import RunInfo
+
+if TYPE_CHECKING:
+    from sagelift.tracking.base import RunInfo
 
 __all__ = [
     "JobResult",
@@ -55,6 +56,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WAIT_POLL_SECONDS = 0.05
+#: Written by sagelift.tracking.session for tracked jobs (kept here so untracked runs never
+#: import the tracking stack).
+TRACKING_FILE = "tracking.json"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,14 +111,18 @@ def load_spec(
     return parse_job_spec(config, project)
 
 
-def backend_for(spec: JobSpec) -> Backend:
-    """``ml.*`` instance types run on SageMaker; ``local``/``local_gpu`` on this machine."""
-    return get_backend("sagemaker" if spec.instance_type.startswith("ml.") else "local")
+def backend_for(spec: JobSpec, settings: Settings | None = None) -> Backend:
+    """``ml.*`` instance types run on SageMaker; ``local``/``local_gpu`` on this machine, as a
+    process (default) or in a container image (``backend = "container"``)."""
+    if spec.instance_type.startswith("ml."):
+        return get_backend("sagemaker")
+    chosen = settings.backend if settings is not None else None
+    return get_backend(chosen if chosen in ("local", "container") else "local")
 
 
 def new_job_name(base: str, when: datetime) -> str:
     """``<base>-YYYYMMDD-HHMMSS-<4 hex>``: unique, sortable, SageMaker-valid."""
-    suffix = f"-{when:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    suffix = f"-{when:%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
     return base[: 63 - len(suffix)].rstrip("-") + suffix
 
 
@@ -142,7 +150,7 @@ def submit(
     """
     if settings is None:
         settings = load_settings(spec.project_dir)
-    backend = backend_for(spec)
+    backend = backend_for(spec, settings)
     backend.check(spec)
     check_local_inputs(spec)
     from sagelift.data.channels import dvc_versions
@@ -178,14 +186,16 @@ def submit(
                 "data_versions": data_versions,
             },
         )
-        from sagelift.tracking import session
+        if settings.tracking.uri:
+            from sagelift.tracking import session
 
-        tracking_env = session.begin(job, backend=backend.name, data_versions=data_versions)
-        if tracking_env:
-            environment = {**tracking_env, **spec.environment}
-            job = replace(job, spec=replace(spec, environment=environment))
+            tracking_env = session.begin(job, backend=backend.name, data_versions=data_versions)
+            if tracking_env:
+                environment = {**tracking_env, **spec.environment}
+                job = replace(job, spec=replace(spec, environment=environment))
         return backend.submit(job)
-    except UsageError:
+    except SageliftError:
+        # A backend raises only before the job has started: leave nothing behind.
         shutil.rmtree(record_dir, ignore_errors=True)
         raise
 
@@ -236,19 +246,22 @@ def wait(
     A tracked job's metric lines go to its MLflow run as they come; when it has ended, the run
     is completed (see ``sagelift.tracking.session``; tracking problems are warnings only).
     """
-    from sagelift.tracking import session
-
     backend = get_backend(handle.backend)
+    tracked = (handle.record_dir / TRACKING_FILE).exists()
+    if tracked:
+        from sagelift.tracking import session
     if on_line is not None:
-        sink = session.sink_for(handle)
+        sink = session.sink_for(handle) if tracked else None
         for line in backend.logs(handle, follow=True):
             on_line(line)
-            sink(line)
+            if sink is not None:
+                sink(line)
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         status = backend.describe(handle)
         if status.state.is_terminal:
-            session.finish_job(handle, status)
+            if tracked:
+                session.finish_job(handle, status)
             return status
         if deadline is not None and time.monotonic() > deadline:
             return status

@@ -107,6 +107,7 @@ class JobSpec:
     spot: bool = False
     max_wait: int | None = None
     max_cost: float | None = None
+    interruptions: tuple[float, ...] = ()
 
     @property
     def is_local(self) -> bool:
@@ -169,6 +170,9 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         if config.get("max_wait") in (None, "")
         else _seconds(config.get("max_wait"), "max_wait", MAX_RUNTIME_LIMIT),
         max_cost=_cost(config.get("max_cost")),
+        interruptions=_interruptions(
+            config.get("simulate_interruptions"), config.get("interrupt_at")
+        ),
     )
     if spec.max_wait is not None and not spec.spot:
         raise SpecError(
@@ -451,6 +455,31 @@ def _int(value: Any, field_name: str, low: int, high: int) -> int:
             field=field_name,
         )
     return value
+
+
+def _interruptions(count: Any, at: Any) -> tuple[float, ...]:
+    from sagelift.backends.interruptions import DEFAULT_INTERVAL, parse_interrupt_times
+
+    if count in (None, 0) and at in (None, ""):
+        return ()
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+        raise SpecError(
+            f"simulate_interruptions: expected a number of interruptions, got {count!r}",
+            hint="e.g. --simulate-interruptions 2",
+            field="simulate_interruptions",
+        )
+    text = ",".join(str(v) for v in at) if isinstance(at, list) else at
+    try:
+        plan = parse_interrupt_times(
+            count or 0, None if text in (None, "") else str(text), DEFAULT_INTERVAL
+        )
+    except ValueError as exc:
+        raise SpecError(
+            f"interrupt_at: {exc}",
+            hint="give one time in seconds per interruption, e.g. --interrupt-at 5,12",
+            field="interrupt_at",
+        ) from exc
+    return plan.after
 
 
 def _bool(value: Any, field_name: str) -> bool:

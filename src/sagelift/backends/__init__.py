@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 __all__ = ["BACKENDS", "get_backend"]
 
 BACKENDS: dict[str, str] = {
+    "container": "sagelift.backends.container:ContainerBackend",
     "local": "sagelift.backends.local:LocalBackend",
     "sagemaker": "sagelift.backends.sagemaker:SageMakerBackend",
 }

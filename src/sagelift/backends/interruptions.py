@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "DEFAULT_INTERVAL",
     "Attempt",
     "InterruptionPlan",
     "InterruptionReport",
@@ -23,6 +24,9 @@ __all__ = [
     "parse_interrupt_times",
     "progress_of",
 ]
+
+#: Seconds into each attempt when no times are given.
+DEFAULT_INTERVAL = 10.0
 
 _PROGRESS = re.compile(r"\b(?:epoch|step|iteration|iter)\b\s*[=:]?\s*(\d+)", re.IGNORECASE)
 

@@ -7,17 +7,20 @@ the launcher (``python -m sagelift.runtime``), exactly what a container would ru
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from sagelift import records
+from sagelift.aws import AwsSettings
 from sagelift.backends import artifacts, staging
 from sagelift.backends.artifacts import aws_to_dict
 from sagelift.backends.base import (
@@ -41,7 +44,6 @@ from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import BackendError, UnsupportedFeature
 from sagelift.packaging import iter_source_files
 from sagelift.spec import JobSpec, is_remote_uri
-from sagelift.storage import open_storage
 
 __all__ = ["LocalBackend", "opt_ml_bindable", "start_supervisor"]
 
@@ -125,7 +127,10 @@ class LocalBackend:
                 "SAGELIFT_JOB_NAME": job.name,
             },
             **_output_locations(spec.output_path, job.name, record),
-            "checkpoint_path": spec.checkpoint_path,
+            # A rehearsal of interruptions needs somewhere to keep checkpoints between attempts.
+            "checkpoint_path": spec.checkpoint_path
+            or (str(record / "checkpoints") if spec.interruptions else None),
+            "interruptions": list(spec.interruptions),
             "aws": aws_to_dict(job.settings.aws),
         }
         data = records.read_job(record)
@@ -162,9 +167,11 @@ class LocalBackend:
         path = handle.record_dir / records.LOG_FILE
         with open(path, "rb") as stream:
             pending = b""
+            delay = 0.002
             while True:
                 chunk = stream.read(65536)
                 if chunk:
+                    delay = 0.002
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
@@ -177,10 +184,16 @@ class LocalBackend:
                         if line:
                             yield line.decode("utf-8", errors="replace")
                     return
-                time.sleep(POLL_SECONDS)
+                time.sleep(delay)
+                delay = min(delay * 2, POLL_SECONDS)
 
     def stop(self, handle: JobHandle) -> None:
         pid = _supervisor_pid(handle.record_dir)
+        deadline = time.monotonic() + 5
+        while pid is None and time.monotonic() < deadline:
+            # Just submitted: the supervisor has not written its pid yet.
+            time.sleep(POLL_SECONDS)
+            pid = _supervisor_pid(handle.record_dir)
         if pid is None:
             return
         try:
@@ -192,10 +205,16 @@ class LocalBackend:
 def start_supervisor(record: Path) -> None:
     """Start the detached supervisor of the job whose ``job.json`` (with ``run``) is in ``record``.
 
+    From a single-threaded process (the CLI) it is a double fork of this process, which has the
+    modules loaded already; otherwise (a library user's threads) a new interpreter. Either way it
+    runs in its own session, so Ctrl-C in the terminal reaches sagelift, not the job.
     Raises BackendError when the process cannot be started.
     """
     (record / records.LOG_FILE).touch()
     try:
+        if threading.active_count() == 1 and hasattr(os, "fork"):
+            _fork_supervisor(record)
+            return
         subprocess.Popen(
             [sys.executable, "-m", "sagelift.backends.supervisor", str(record)],
             stdin=subprocess.DEVNULL,
@@ -210,27 +229,41 @@ def start_supervisor(record: Path) -> None:
         ) from exc
 
 
+def _fork_supervisor(record: Path) -> None:
+    from sagelift.backends import supervisor
+    from sagelift.runtime import cli as _launcher_cli  # noqa: F401 - loaded once, before the fork
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)  # the middle process exits at once; the supervisor is orphaned
+        return
+    code = 1  # pragma: no cover - below runs in the forked processes only
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        errors = os.open(record / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(errors, 2)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        package_logger = logging.getLogger("sagelift")
+        package_logger.handlers.clear()
+        package_logger.propagate = True
+        package_logger.setLevel(logging.NOTSET)
+        code = supervisor.main([str(record)])
+    finally:
+        os._exit(code)
+
+
 def _stage(spec: JobSpec, job: PreparedJob, layout: TrainingLayout, view: TrainingLayout) -> None:
     names = tuple(c.name for c in spec.channels)
     for directory in layout.directories(names):
         directory.mkdir(parents=True, exist_ok=True)
-    skip = [Path(c.uri) for c in spec.channels if not is_remote_uri(c.uri)]
-    pairs = [
-        (path, layout.code_dir / rel)
-        for rel, path in iter_source_files(spec.source_dir, exclude=spec.exclude, skip=skip)
-    ]
-    staging.copy_tree(pairs, layout.code_dir)
-    for channel in spec.channels:
-        if is_remote_uri(channel.uri):
-            storage = open_storage(channel.uri, aws=job.settings.aws)
-            storage.sync_down(channel.uri, layout.channel_dir(channel.name))
-        else:
-            staging.stage_channel(Path(channel.uri), layout.channel_dir(channel.name))
-    if spec.checkpoint_path is not None and is_remote_uri(spec.checkpoint_path):
-        storage = open_storage(spec.checkpoint_path, aws=job.settings.aws)
-        storage.sync_down(spec.checkpoint_path, layout.checkpoint_dir)
-    elif spec.checkpoint_path is not None:
-        artifacts.restore_checkpoints(Path(spec.checkpoint_path), layout.checkpoint_dir)
+    stage_inputs(spec, layout, job.settings.aws, checkpoint_path=spec.checkpoint_path)
     write_config_files(
         layout,
         hyperparameters=render_hyperparameters(
@@ -250,6 +283,35 @@ def _stage(spec: JobSpec, job: PreparedJob, layout: TrainingLayout, view: Traini
             render_checkpoint_config(str(view.checkpoint_dir)) if spec.checkpoint_path else None
         ),
     )
+
+
+def stage_inputs(
+    spec: JobSpec, layout: TrainingLayout, aws: AwsSettings, *, checkpoint_path: str | None
+) -> None:
+    """Copy the code, stage every channel and restore the checkpoints into ``layout``.
+
+    Also what a restart after a (simulated) spot interruption does, as SageMaker does on the
+    new instance: fresh code and data, checkpoints restored from their location.
+    """
+    from sagelift.storage import open_storage  # boto3 and friends only for s3:// inputs
+
+    skip = [Path(c.uri) for c in spec.channels if not is_remote_uri(c.uri)]
+    pairs = [
+        (path, layout.code_dir / rel)
+        for rel, path in iter_source_files(spec.source_dir, exclude=spec.exclude, skip=skip)
+    ]
+    staging.copy_tree(pairs, layout.code_dir)
+    for channel in spec.channels:
+        if is_remote_uri(channel.uri):
+            storage = open_storage(channel.uri, aws=aws)
+            storage.sync_down(channel.uri, layout.channel_dir(channel.name))
+        else:
+            staging.stage_channel(Path(channel.uri), layout.channel_dir(channel.name))
+    if checkpoint_path is not None and is_remote_uri(checkpoint_path):
+        storage = open_storage(checkpoint_path, aws=aws)
+        storage.sync_down(checkpoint_path, layout.checkpoint_dir)
+    elif checkpoint_path is not None:
+        artifacts.restore_checkpoints(Path(checkpoint_path), layout.checkpoint_dir)
 
 
 def _output_locations(output_path: str, job_name: str, record: Path) -> dict[str, str]:

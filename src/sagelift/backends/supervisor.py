@@ -9,6 +9,7 @@ it forwards the signal to the launcher, which gives the script its grace period.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -25,6 +27,7 @@ from typing import Any
 from sagelift import records
 from sagelift.backends import artifacts
 from sagelift.backends.base import JobState, JobStatus
+from sagelift.backends.interruptions import Attempt, analyse
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import SageliftError
 from sagelift.spec import is_remote_uri
@@ -49,6 +52,7 @@ class Supervisor:
         self.stop_requested = threading.Event()
         self.done = threading.Event()
         self.lock = threading.Lock()
+        self.attempts: list[Attempt] = []
 
     def save(self, status: JobStatus) -> None:
         with self.lock:
@@ -63,27 +67,78 @@ class Supervisor:
             self.process.send_signal(signal.SIGTERM)
 
     def execute(self) -> int:
-        env = dict(os.environ)
-        env.update(self.run["env"])
+        """Run the job, restarting it after each planned interruption; returns the exit code."""
+        plan: list[float] = list(self.run.get("interruptions", []))
         self.save(records.advance(self.status, "Training", started_at=records.now()))
-        with open(self.record_dir / records.LOG_FILE, "ab", buffering=0) as log_file:
-            self.process = subprocess.Popen(
-                self.run["launcher"],
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.run["layout_root"],
+        for index in range(len(plan) + 1):
+            interrupt_after = plan[index] if index < len(plan) else None
+            attempt = Attempt(
+                index=index,
+                started=time.time(),
+                restored_files=_count_files(self.layout.checkpoint_dir),
             )
+            self.attempts.append(attempt)
+            returncode = self.run_attempt(attempt, interrupt_after)
+            if not attempt.interrupted or self.stop_requested.is_set():
+                return returncode
+            self.restart(attempt)
+        return returncode
+
+    def run_attempt(self, attempt: Attempt, interrupt_after: float | None) -> int:
+        log_path = self.record_dir / records.LOG_FILE
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        with open(log_path, "ab", buffering=0) as log_file:
+            self.process = _start(self.run["launcher"], self.run, log_file)
             if self.stop_requested.is_set():
                 self.process.send_signal(signal.SIGTERM)
+            self.done.clear()
             syncer = threading.Thread(target=self.sync_checkpoints_loop, daemon=True)
             syncer.start()
-            returncode = self.process.wait()
+            try:
+                returncode = self.process.wait(timeout=interrupt_after)
+            except subprocess.TimeoutExpired:
+                # What a spot reclaim does: SIGTERM, the grace period, then SIGKILL.
+                attempt.interrupted = True
+                self.save(records.advance(self.status, "Interrupted"))
+                self.process.send_signal(signal.SIGTERM)
+                returncode = self.process.wait()
             self.done.set()
             syncer.join()
         self.sync_checkpoints()
+        attempt.ended = time.time()
+        attempt.checkpoint_files_at_end = _count_files(self.layout.checkpoint_dir)
+        attempt.last_checkpoint_write = _newest_mtime(self.layout.checkpoint_dir)
+        with open(log_path, "rb") as stream:
+            stream.seek(offset)
+            for line in stream.read().decode("utf-8", errors="replace").splitlines():
+                attempt.observe(line)
         return returncode
+
+    def restart(self, attempt: Attempt) -> None:
+        """A new instance: fresh layout, code and data staged again, checkpoints restored."""
+        from sagelift.backends.local import stage_inputs
+
+        self.save(records.advance(self.status, "Starting"))
+        for directory in (
+            self.layout.model_dir,
+            self.layout.output_dir,
+            self.layout.checkpoint_dir,
+            self.layout.data_dir,
+            self.layout.code_dir,
+        ):
+            shutil.rmtree(directory, ignore_errors=True)
+        spec = records.spec_from_dict(self.job["spec"])
+        names = tuple(c.name for c in spec.channels)
+        for directory in self.layout.directories(names):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.save(records.advance(self.status, "Downloading"))
+        stage_inputs(
+            spec,
+            self.layout,
+            artifacts.aws_from_dict(self.run.get("aws")),
+            checkpoint_path=self.run.get("checkpoint_path"),
+        )
+        self.save(records.advance(self.status, "Training"))
 
     def sync_checkpoints_loop(self) -> None:
         while not self.done.wait(CHECKPOINT_SYNC_SECONDS):
@@ -125,6 +180,8 @@ class Supervisor:
         notes = list(self.status.notes)
         if launcher.get("opt_ml", "").startswith("unavailable"):
             notes.append(f"/opt/ml {launcher['opt_ml']}")
+        if len(self.attempts) > 1:
+            notes += self.interruption_notes()
 
         status = records.advance(self.status, "Uploading")
         self.save(status)
@@ -158,6 +215,106 @@ class Supervisor:
             )
         )
 
+    def interruption_notes(self) -> list[str]:
+        reports = analyse(self.attempts)
+        records.write_json_atomic(
+            self.record_dir / "interruptions.json",
+            [
+                {
+                    "interruption": r.index,
+                    "verdict": r.verdict,
+                    "detail": r.detail,
+                    "lost_seconds": r.lost_seconds,
+                    "redone": r.redone,
+                }
+                for r in reports
+            ],
+        )
+        return [
+            f"interruption {r.index}: {r.verdict}: {r.detail}"
+            + ("" if r.lost_seconds is None else f"; {r.lost_seconds:.1f} s of work lost")
+            for r in reports
+        ]
+
+
+def _count_files(directory: Path) -> int:
+    return sum(1 for p in directory.rglob("*") if p.is_file()) if directory.is_dir() else 0
+
+
+def _newest_mtime(directory: Path) -> float | None:
+    times = [p.stat().st_mtime for p in directory.rglob("*") if p.is_file()]
+    return max(times) if times else None
+
+
+class _Forked:
+    """The launcher run in a forked copy of this process: no second interpreter to start."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.001
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired([str(self.pid)], timeout or 0)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        assert self.returncode is not None
+        return self.returncode
+
+
+LAUNCHER_PREFIX = [sys.executable, "-m", "sagelift.runtime"]
+
+
+def _start(argv: list[str], run: dict[str, Any], log_file: Any) -> Any:
+    """Start the launcher, in a fork when it is this Python's ``sagelift.runtime``."""
+    env = {**os.environ, **run["env"]}
+    if argv[:3] == LAUNCHER_PREFIX and threading.active_count() == 1:
+        from sagelift.runtime import cli as launcher_cli
+
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child never returns
+            code = 1
+            try:
+                os.chdir(run["layout_root"])
+                os.environ.clear()
+                os.environ.update(env)
+                devnull = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(devnull, 0)
+                os.dup2(log_file.fileno(), 1)
+                os.dup2(log_file.fileno(), 2)
+                for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    signal.signal(signum, signal.SIG_DFL)
+                logging.getLogger().handlers.clear()
+                code = launcher_cli.main(argv[3:])
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        return _Forked(pid)
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=run["layout_root"],
+    )
+
 
 def _read_launcher_status(path: Path) -> dict[str, Any]:
     try:
@@ -183,10 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     record_dir = Path(args[0])
     logging.basicConfig(level=logging.INFO, format="sagelift: %(message)s")
     supervisor = Supervisor(record_dir)
-    (record_dir / "supervisor.pid").write_text(str(os.getpid()), encoding="utf-8")
     signal.signal(signal.SIGTERM, supervisor.on_signal)
     signal.signal(signal.SIGINT, supervisor.on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    pid_file = record_dir / "supervisor.pid"
+    pid_file.with_suffix(".tmp").write_text(str(os.getpid()), encoding="utf-8")
+    os.replace(pid_file.with_suffix(".tmp"), pid_file)
     try:
         returncode = supervisor.execute()
         supervisor.finish(returncode)

@@ -34,6 +34,7 @@ SCALAR_FLAGS = {
     "dependencies": "dependencies",
     "requirements": "requirements",
     "opt_ml": "opt_ml",
+    "backend": "backend",
 }
 
 
@@ -63,6 +64,9 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
                 "--isolated conflicts with --dependencies current", hint="pass only one of them"
             )
         values["dependencies"] = "isolated"
+    for dest in ("simulate_interruptions", "interrupt_at"):
+        if getattr(args, dest, None) is not None:
+            values[dest] = getattr(args, dest)
     for dest, key in SCALAR_FLAGS.items():
         value = getattr(args, dest)
         if value is not None:

@@ -60,6 +60,9 @@ def _spec_flags() -> Parser:
     g.add_argument("--instance-type", help="'local' (default), 'local_gpu', or ml.* for SageMaker")
     g.add_argument("--instance-count", type=int, help="number of instances")
     g.add_argument(
+        "--backend", choices=("local", "container"), help="local process or container image"
+    )
+    g.add_argument(
         "--dependencies",
         choices=("current", "isolated"),
         help="current Python environment, or an isolated venv from requirements (cached)",
@@ -96,6 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument("script", nargs="?", help="entry point script (overrides entry_point)")
+    run.add_argument(
+        "--simulate-interruptions",
+        type=int,
+        metavar="N",
+        help="rehearse N spot interruptions locally: SIGTERM, grace, restart with checkpoints",
+    )
+    run.add_argument(
+        "--interrupt-at",
+        metavar="SECONDS,…",
+        help="when to interrupt, in seconds into each attempt (default: 10 s each)",
+    )
     run.add_argument("--detach", "-d", action="store_true", help="return at once; job goes on")
     run.add_argument("--quiet", "-q", action="store_true", help="only the script's output")
     run.add_argument(

@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sagelift import pricing
 from sagelift.cli import render
 
 __all__ = ["COMMANDS", "register"]
@@ -29,6 +28,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_prices(args: argparse.Namespace, project: Path) -> int:
+    from sagelift import pricing
+
     if args.prices_action == "show":
         table = pricing.load_prices()
         rows = [[t, f"${p:.3f}"] for t, p in sorted(table.hourly_table(args.region).items())]
@@ -42,6 +43,7 @@ def cmd_prices(args: argparse.Namespace, project: Path) -> int:
 
 
 def _refresh(regions: list[str] | None) -> int:
+    from sagelift import pricing
     from sagelift.aws import AwsSettings, client, map_client_error
 
     filters = [{"Type": "TERM_MATCH", "Field": "productFamily", "Value": "ML Instance"}]

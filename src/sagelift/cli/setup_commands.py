@@ -11,12 +11,14 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sagelift import doctor, init
 from sagelift.cli import render
 from sagelift.config import parse_assignment, parse_scalar
 from sagelift.errors import UsageError
+
+if TYPE_CHECKING:
+    from sagelift import init
 
 __all__ = ["COMMANDS", "interactive", "register"]
 
@@ -118,6 +120,8 @@ def _show_entry(value: str | list[str]) -> str:
 
 
 def cmd_init(args: argparse.Namespace, project: Path, *, ask: Ask = _ask) -> int:
+    from sagelift import init
+
     scan = init.scan_project(project)
     asking = interactive(args, os.environ)
     overwrite = args.force
@@ -162,6 +166,8 @@ def cmd_init(args: argparse.Namespace, project: Path, *, ask: Ask = _ask) -> int
 
 
 def _ask_choices(scan: init.ProjectScan, given: init.InitChoices, ask: Ask) -> init.InitChoices:
+    from sagelift import init
+
     detected = scan.entry_points[0][0] if scan.entry_points else ""
     default_entry = given.entry_point if given.entry_point is not None else detected
     entry = ask("entry point", _show_entry(default_entry))
@@ -185,7 +191,7 @@ def _ask_choices(scan: init.ProjectScan, given: init.InitChoices, ask: Ask) -> i
 
 
 def _settings(args: argparse.Namespace, project: Path) -> tuple[Any, str]:
-    from sagelift import jobs
+    from sagelift import init, jobs
     from sagelift.settings import settings_from_config
 
     config = jobs.load_config_for(project, profile=args.profile)
@@ -293,6 +299,8 @@ def _aws_teardown(args: argparse.Namespace, project: Path, ask: Ask) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, project: Path) -> int:
+    from sagelift import doctor
+
     results = doctor.run_checks(project, environ=os.environ)
     for text in doctor.render_results(results):
         render.out(text)

@@ -240,6 +240,8 @@ def _wait(
     if request.max_runtime is not None:
         deadline = time.monotonic() + request.max_runtime
     polls = 0
+    # Short scripts end within milliseconds: poll fast at first, then every POLL_SECONDS.
+    delay = 0.002
     while (returncode := process.poll()) is None:
         if deadline is not None and controller.reason is None and time.monotonic() >= deadline:
             controller.expire()
@@ -247,7 +249,8 @@ def _wait(
         polls += 1
         if request.adopt_orphans and polls % REAP_EVERY_POLLS == 0:
             reap_adopted(process.pid)
-        time.sleep(POLL_SECONDS)
+        time.sleep(delay)
+        delay = min(delay * 2, POLL_SECONDS)
     return returncode
 
 

@@ -165,6 +165,12 @@ class SageMakerBackend:
         """Instance type, reserved channel name and every s3:// URI; no side effects."""
         from sagelift.storage import parse_uri
 
+        if spec.interruptions:
+            raise UnsupportedFeature(
+                "--simulate-interruptions rehearses spot interruptions locally; on SageMaker "
+                "real spot capacity decides",
+                hint="drop it, or run it with instance_type = 'local' first",
+            )
         if spec.instance_type not in instance_types():
             validate_request({"ResourceConfig": {"InstanceType": spec.instance_type}})
         for channel in spec.channels:

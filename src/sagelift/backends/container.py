@@ -1,0 +1,240 @@
+"""The container backend: the local backend's staging and supervisor, the job inside an image.
+
+``submit`` makes the image ready (``image.uri``, or the ``deps`` image built from the
+requirements once and reused by its content tag), then stages ``/opt/ml`` exactly as the local
+backend does. The supervisor runs ``python -m sagelift.backends.container_run PLAN``, which
+runs the container the way SageMaker does (host network, hostname ``algo-1``, the layout on
+``/opt/ml``), stops it with SIGTERM then SIGKILL, and removes it afterwards.
+
+The launcher is not taken from the image: this sagelift package is mounted read-only at
+``/opt/sagelift/sagelift``, so any image with ``python3`` (3.10+) runs jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from sagelift import records
+from sagelift.backends.base import Capability, JobHandle, PreparedJob
+from sagelift.backends.local import LocalBackend
+from sagelift.contract.host import detect_host_facts
+from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
+from sagelift.errors import ImageError, InfrastructureError, UnsupportedFeature
+from sagelift.spec import JobSpec
+
+__all__ = [
+    "HOSTNAME",
+    "LAUNCHER_ROOT",
+    "STATE_DIR",
+    "ContainerBackend",
+    "ContainerRun",
+    "container_name",
+    "container_run",
+    "gpu_obstacle",
+]
+
+HOSTNAME = "algo-1"
+LAUNCHER_ROOT = "/opt/sagelift"
+STATE_DIR = "/opt/sagelift-state"
+PLAN_FILE = "container.json"
+HOST_STATE_DIR = "container-state"
+#: Seconds past the launcher's own grace before the container is killed from outside.
+KILL_MARGIN = 5.0
+CDI_DIRS = (Path("/etc/cdi"), Path("/var/run/cdi"))
+
+# Any image's python3 runs the launcher from the mounted package: no PYTHONPATH is set on the
+# container (that would replace the image's own), and too old a Python gets a sentence.
+BOOTSTRAP = (
+    "import sys\n"
+    "if sys.version_info < (3, 10):\n"
+    "    sys.exit('sagelift: the image has Python %d.%d; the launcher needs 3.10 or newer' "
+    "% sys.version_info[:2])\n"
+    f"sys.path.insert(0, {LAUNCHER_ROOT!r})\n"
+    "from sagelift.runtime.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerRun:
+    """Everything ``container_run`` needs to run one job's container; JSON-serialisable.
+
+    ``mounts`` are ``(host path, container path, read_only)``; ``env`` values reach the
+    container through the client's environment, never its argv.
+    """
+
+    cli: Literal["podman", "docker"]
+    image: str
+    name: str
+    args: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    mounts: tuple[tuple[str, str, bool], ...] = ()
+    gpus: bool = False
+    grace: float = 120.0
+    status_file: str = ""
+    host_state_dir: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ContainerRun:
+        data = json.loads(text)
+        data["args"] = tuple(data["args"])
+        data["mounts"] = tuple(tuple(m) for m in data["mounts"])
+        return cls(**data)
+
+
+def container_name(job_name: str) -> str:
+    """``sagelift-<job>``: the container's name, unique as the job's."""
+    return f"sagelift-{job_name}"
+
+
+def launcher_args(spec: JobSpec) -> tuple[str, ...]:
+    """The launcher's arguments inside the container (after ``python3 -c BOOTSTRAP``)."""
+    args = [
+        "--root",
+        str(CONTAINER_ROOT),
+        "--max-runtime",
+        str(spec.max_runtime),
+        "--grace",
+        str(spec.stop_grace),
+        "--bind-opt-ml",
+        "off",
+        "--status-file",
+        f"{STATE_DIR}/launcher-status.json",
+        "--python",
+        "python3",
+    ]
+    entry = spec.entry_point
+    if entry.kind == "script":
+        args += ["--program", entry.argv[0]]
+    elif entry.kind == "module":
+        args += ["--module", entry.argv[0]]
+    else:
+        args += ["--command", *entry.argv]
+    return ("-c", BOOTSTRAP, *args)
+
+
+def container_run(
+    *,
+    job: PreparedJob,
+    cli: Literal["podman", "docker"],
+    image: str,
+    layout: TrainingLayout,
+    status_file: Path,
+    package_dir: Path,
+) -> ContainerRun:
+    """The container for ``job``: pure, from the job, its image and where things are."""
+    spec = job.spec
+    state = job.record_dir / HOST_STATE_DIR
+    return ContainerRun(
+        cli=cli,
+        image=image,
+        name=container_name(job.name),
+        args=launcher_args(spec),
+        env={
+            **spec.environment,
+            "SAGELIFT_BACKEND": ContainerBackend.name,
+            "SAGELIFT_JOB_NAME": job.name,
+            "TRAINING_JOB_NAME": job.name,
+            "PYTHONUNBUFFERED": "1",
+        },
+        mounts=(
+            (str(layout.root), str(CONTAINER_ROOT), False),
+            (str(package_dir), f"{LAUNCHER_ROOT}/sagelift", True),
+            (str(state), STATE_DIR, False),
+        ),
+        gpus=spec.instance_type == "local_gpu",
+        grace=spec.stop_grace,
+        status_file=str(status_file),
+        host_state_dir=str(state),
+    )
+
+
+def gpu_obstacle(cli: str, *, num_gpus: int, cdi_dirs: tuple[Path, ...] = CDI_DIRS) -> str | None:
+    """Why a GPU job cannot run in a container here, or None when it can."""
+    if num_gpus == 0:
+        return "this machine has no NVIDIA GPU (nvidia-smi found none)"
+    if cli == "podman" and not any(d.is_dir() and any(d.glob("nvidia*")) for d in cdi_dirs):
+        return "podman has no NVIDIA CDI spec (/etc/cdi/nvidia.yaml)"
+    return None
+
+
+class ContainerBackend(LocalBackend):
+    """Runs the job in a container image on this machine (podman or docker)."""
+
+    name: ClassVar[str] = "container"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.DETACH, Capability.CHECKPOINTS, Capability.GPU}
+    )
+
+    def check(self, spec: JobSpec) -> None:
+        """As the local backend, plus: a container CLI is installed, GPUs are passed through
+        for ``local_gpu``. ``opt_ml`` does not apply: the container always has /opt/ml."""
+        from sagelift.images.commands import INSTALL_HINT
+
+        if not any(shutil.which(name) for name in ("podman", "docker")):
+            raise InfrastructureError(
+                "the container backend needs podman or docker, and neither is installed",
+                hint=INSTALL_HINT,
+            )
+        if spec.instance_type == "local_gpu":
+            cli = "podman" if shutil.which("podman") else "docker"
+            obstacle = gpu_obstacle(cli, num_gpus=detect_host_facts().num_gpus)
+            if obstacle is not None:
+                raise UnsupportedFeature(
+                    f"instance_type 'local_gpu' runs the container with GPUs, but {obstacle}",
+                    hint="use instance_type = 'local', or install the NVIDIA Container Toolkit "
+                    "(nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml) on a GPU machine",
+                )
+            spec = replace(spec, instance_type="local")
+        super().check(replace(spec, opt_ml="off"))
+
+    def submit(self, job: PreparedJob) -> JobHandle:
+        """Make the image ready (build or pull when missing), record it, then run as local."""
+        from sagelift.images.service import container_cli_for, local_image
+
+        cli = container_cli_for(job.settings.image)
+        accelerator: Literal["cpu", "gpu"] = (
+            "gpu" if job.spec.instance_type == "local_gpu" else "cpu"
+        )
+        image = local_image(job.spec, job.settings, cli, accelerator=accelerator)
+        data = records.read_job(job.record_dir)
+        data["image"] = {"ref": image.ref, "id": image.image_id, "mode": image.mode}
+        data["container_cli"] = cli.name
+        records.write_json_atomic(job.record_dir / records.JOB_FILE, data)
+        (job.record_dir / HOST_STATE_DIR).mkdir(exist_ok=True)
+        # The image holds the dependencies: no host environment is built for them.
+        return super().submit(replace(job, spec=replace(job.spec, dependencies="current")))
+
+    def launcher_command(
+        self, job: PreparedJob, layout: TrainingLayout, status_file: Path, python: str
+    ) -> list[str]:
+        import sagelift
+
+        data = records.read_job(job.record_dir)
+        try:
+            image, cli = data["image"]["ref"], data["container_cli"]
+        except KeyError:
+            raise ImageError(
+                f"job {job.name}: no image recorded", hint="submit the job through sagelift"
+            ) from None
+        plan = container_run(
+            job=job,
+            cli=cli,
+            image=image,
+            layout=layout,
+            status_file=status_file,
+            package_dir=Path(sagelift.__file__).resolve().parent,
+        )
+        path = job.record_dir / PLAN_FILE
+        path.write_text(plan.to_json(), encoding="utf-8")
+        os.chmod(path, 0o600)
+        return [sys.executable, "-m", "sagelift.backends.container_run", str(path)]
