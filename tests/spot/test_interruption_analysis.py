@@ -9,7 +9,14 @@ from sagelift.backends.interruptions import Attempt, analyse, parse_interrupt_ti
 
 @pytest.mark.parametrize(
     ("line", "value"),
-    [("epoch=3 loss=0.1", 3), ("Epoch 4/20", 4), ("step: 400", 400), ("loss=0.1", None)],
+    [
+        ("epoch=3 loss=0.1", 3),
+        ("Epoch 4/20", 4),
+        ("step: 400", 400),
+        ("loss=0.1", None),
+        ("resuming after epoch 5", None),
+        ("loaded checkpoint of step 400", None),
+    ],
 )
 def test_progress_lines(line, value):
     assert progress_of(line) == value

@@ -28,6 +28,7 @@ __all__ = [
 #: Seconds into each attempt when no times are given.
 DEFAULT_INTERVAL = 10.0
 
+_RESUMING = re.compile(r"resum|restor|load|checkpoint", re.IGNORECASE)
 _PROGRESS = re.compile(r"\b(?:epoch|step|iteration|iter)\b\s*[=:]?\s*(\d+)", re.IGNORECASE)
 
 
@@ -61,7 +62,13 @@ def parse_interrupt_times(count: int, at: str | None, default_interval: float) -
 
 
 def progress_of(line: str) -> int | None:
-    """The epoch/step number a log line reports, if any."""
+    """The epoch/step number a log line reports, if any.
+
+    Lines about resuming ("resuming after epoch 5", "loaded checkpoint of step 400") name the
+    work already done, not work being done, and are skipped.
+    """
+    if _RESUMING.search(line):
+        return None
     match = _PROGRESS.search(line)
     return None if match is None else int(match.group(1))
 

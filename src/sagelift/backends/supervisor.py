@@ -100,6 +100,11 @@ class Supervisor:
                 # What a spot reclaim does: SIGTERM, the grace period, then SIGKILL.
                 attempt.interrupted = True
                 self.save(records.advance(self.status, "Interrupted"))
+                notice = (
+                    f"sagelift: simulated spot interruption {attempt.index + 1} after "
+                    f"{interrupt_after:g} s: SIGTERM, then a restart from the checkpoints\n"
+                )
+                log_file.write(notice.encode())
                 self.process.send_signal(signal.SIGTERM)
                 returncode = self.process.wait()
             self.done.set()
