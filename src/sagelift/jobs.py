@@ -9,6 +9,7 @@ The CLI is a view of these functions; a Python user calls them directly::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -197,6 +198,9 @@ def submit(
     except SageliftError:
         # A backend raises only before the job has started: leave nothing behind.
         shutil.rmtree(record_dir, ignore_errors=True)
+        for parent in (record_dir.parent, record_dir.parent.parent):
+            with contextlib.suppress(OSError):
+                parent.rmdir()  # only when empty: .sagelift/jobs, then .sagelift
         raise
 
 

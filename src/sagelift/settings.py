@@ -35,6 +35,7 @@ class Settings:
     """AWS coordinates (``None`` = let boto3 / the account decide), image and tracking choices."""
 
     aws: AwsSettings
+    backend: str | None = None
     role: str | None = None
     bucket: str | None = None
     prefix: str = "sagelift"
@@ -56,6 +57,7 @@ def settings_from_config(config: Resolved) -> Settings:
             region=_opt(config, "aws.region"),
             endpoint_url=_opt(config, "aws.endpoint_url"),
         ),
+        backend=_opt(config, "backend"),
         role=_opt(config, "aws.role"),
         bucket=_opt(config, "aws.bucket"),
         prefix=(_opt(config, "aws.prefix") or "sagelift").strip("/"),

@@ -30,7 +30,7 @@ from sagelift.backends.base import (
     JobStatus,
     PreparedJob,
 )
-from sagelift.backends.environments import ensure_environment
+from sagelift.backends.environments import ensure_environment, requirements_file
 from sagelift.contract.config_files import (
     ChannelConfig,
     render_checkpoint_config,
@@ -41,7 +41,7 @@ from sagelift.contract.config_files import (
 )
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
-from sagelift.errors import BackendError, UnsupportedFeature
+from sagelift.errors import BackendError, SpecError, UnsupportedFeature
 from sagelift.packaging import iter_source_files
 from sagelift.spec import JobSpec, is_remote_uri
 
@@ -86,6 +86,12 @@ class LocalBackend:
                     f"{key}: '{value}' is neither a local directory nor an s3:// URI",
                     hint=f"set {key} to a local directory or s3://bucket/prefix",
                 )
+        if spec.dependencies == "isolated" and requirements_file(spec) is None:
+            raise SpecError(
+                "dependencies = 'isolated' needs a requirements file",
+                hint="add requirements.txt to the source dir or set requirements = 'path'",
+                field="dependencies",
+            )
         if spec.opt_ml == "require" and not opt_ml_bindable():
             raise UnsupportedFeature(
                 "opt_ml = 'require', but this machine cannot bind the job on /opt/ml "

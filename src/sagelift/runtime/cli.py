@@ -19,10 +19,11 @@ from sagelift.runtime.launcher import DEFAULT_GRACE_SECONDS, LaunchRequest, laun
 from sagelift.runtime.processes import become_subreaper
 from sagelift.runtime.status import LaunchStatus, now_iso, write_status
 
-__all__ = ["main", "parse_args"]
+__all__ = ["main", "parse_args", "with_import_root"]
 
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
 _COMMAND_FLAG = "--command"
+_TRAIN_ARG = "train"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,6 +91,9 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest
         ConfigError: unknown or invalid options, or more than one entry point.
     """
     args = list(argv)
+    if args[:1] == [_TRAIN_ARG]:
+        # SageMaker starts a training image as `docker run IMAGE train`.
+        args = args[1:]
     command: tuple[str, ...] | None = None
     if _COMMAND_FLAG in args:
         at = args.index(_COMMAND_FLAG)
@@ -126,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         request = parse_args(sys.argv[1:] if argv is None else argv, os.environ)
         request = replace(request, adopt_orphans=become_subreaper())
-        status = launch(request)
+        status = launch(request, environ=with_import_root(os.environ))
     except SageliftError as exc:
         line = f"sagelift: {exc.headline}: {exc.message}"
         if exc.hint:
@@ -136,6 +140,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             _record_refusal(request, exc, started_at)
         return exc.exit_code
     return status.exit_code if status.exit_code is not None else 1
+
+
+def with_import_root(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with the directory sagelift is imported from at the end of PYTHONPATH, so
+    training code can ``import sagelift.checkpoints`` in any image the launcher runs in."""
+    import sagelift
+
+    root = str(Path(sagelift.__file__).resolve().parent.parent)
+    env = dict(environ)
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in parts:
+        env["PYTHONPATH"] = os.pathsep.join([*parts, root])
+    return env
 
 
 def _record_refusal(request: LaunchRequest, exc: SageliftError, started_at: str) -> None:
