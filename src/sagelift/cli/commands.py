@@ -35,6 +35,9 @@ SCALAR_FLAGS = {
     "requirements": "requirements",
     "opt_ml": "opt_ml",
     "backend": "backend",
+    "spot": "spot",
+    "max_wait": "max_wait",
+    "max_cost": "max_cost",
 }
 
 

@@ -72,6 +72,13 @@ def _spec_flags() -> Parser:
     g.add_argument(
         "--opt-ml", choices=("auto", "require", "off"), help="bind the job on /opt/ml (Linux)"
     )
+    g.add_argument(
+        "--spot", action="store_true", default=None, help="managed spot training (SageMaker)"
+    )
+    g.add_argument("--max-wait", help="spot: capacity wait plus run, seconds or duration")
+    g.add_argument(
+        "--max-cost", type=float, metavar="USD", help="refuse launches whose worst case costs more"
+    )
     g.add_argument("--profile", help="use [profile.NAME] from the config files")
     return flags
 
