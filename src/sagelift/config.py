@@ -94,7 +94,7 @@ KEYS: dict[str, str] = {
 #: Tables whose sub-keys are free-form: name -> description.
 TABLES: dict[str, str] = {
     "hyperparameters": "passed as hyperparameters.json, SM_HP_* and CLI arguments",
-    "channels": "name = local dir or file (later: s3://) mounted at /opt/ml/input/data/<name>",
+    "channels": "name = local dir, file or s3:// prefix, at /opt/ml/input/data/<name>",
     "environment": "non-secret environment variables for the job",
     "metrics": "name = regex parsed from the job's output (MetricDefinitions)",
 }
