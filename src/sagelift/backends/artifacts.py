@@ -106,8 +106,12 @@ def pack_outputs(layout: TrainingLayout, artifacts_dir: Path) -> tuple[Path, Pat
 
 
 def release_inputs(layout: TrainingLayout) -> None:
-    """Delete the staged channel copies once the job is over; they are the bulk of its disk."""
+    """Delete the staged channel copies (and the writable layers of channel overlays) once the
+    job is over; they are the bulk of its disk."""
+    from sagelift.runtime.mounts import overlay_scratch
+
     shutil.rmtree(layout.data_dir, ignore_errors=True)
+    shutil.rmtree(overlay_scratch(layout.root), ignore_errors=True)
 
 
 def restore_checkpoints(location: Path, checkpoint_dir: Path) -> int:

@@ -171,6 +171,7 @@ class ContainerBackend(LocalBackend):
     """Runs the job in a container image on this machine (podman or docker)."""
 
     name: ClassVar[str] = "container"
+    channel_overlays: ClassVar[bool] = False
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.DETACH, Capability.CHECKPOINTS, Capability.GPU}
     )

@@ -53,6 +53,9 @@ POLL_SECONDS = 0.05
 
 class LocalBackend:
     name: ClassVar[str] = "local"
+    #: Local directory channels are shown through copy-on-write overlays in the launcher's
+    #: mount namespace where that works; a container sees copies.
+    channel_overlays: ClassVar[bool] = True
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.DETACH, Capability.CHECKPOINTS, Capability.GPU}
     )
@@ -118,7 +121,8 @@ class LocalBackend:
             transitions=(("Starting", job.created_at),),
         )
         records.write_status(record, status)
-        _stage(spec, job, layout, view)
+        overlays = overlay_channels(spec) if self.channel_overlays else {}
+        _stage(spec, job, layout, view, skip=set(overlays))
         status = records.advance(status, "Downloading")
         records.write_status(record, status)
 
@@ -150,7 +154,7 @@ class LocalBackend:
     ) -> list[str]:
         """The command the supervisor runs: the launcher on this machine. Other backends that
         reuse the local machinery (containers) override this."""
-        return _launcher_argv(job.spec, layout, status_file, python)
+        return _launcher_argv(job.spec, layout, status_file, python, overlay_channels(job.spec))
 
     def describe(self, handle: JobHandle) -> JobStatus:
         status = records.read_status(handle.record_dir)
@@ -265,11 +269,32 @@ def _fork_supervisor(record: Path) -> None:
         os._exit(code)
 
 
-def _stage(spec: JobSpec, job: PreparedJob, layout: TrainingLayout, view: TrainingLayout) -> None:
+def overlay_channels(spec: JobSpec) -> dict[str, Path]:
+    """The channels the launcher can show as overlays: local directories, where this machine
+    has mount namespaces (the launcher copies any it then cannot mount)."""
+    if _bind_obstacle() is not None:
+        return {}
+    return {
+        c.name: Path(c.uri)
+        for c in spec.channels
+        if not is_remote_uri(c.uri) and Path(c.uri).is_dir()
+    }
+
+
+def _stage(
+    spec: JobSpec,
+    job: PreparedJob,
+    layout: TrainingLayout,
+    view: TrainingLayout,
+    *,
+    skip: set[str],
+) -> None:
     names = tuple(c.name for c in spec.channels)
     for directory in layout.directories(names):
         directory.mkdir(parents=True, exist_ok=True)
-    stage_inputs(spec, layout, job.settings.aws, checkpoint_path=spec.checkpoint_path)
+    stage_inputs(
+        spec, layout, job.settings.aws, checkpoint_path=spec.checkpoint_path, skip_channels=skip
+    )
     write_config_files(
         layout,
         hyperparameters=render_hyperparameters(
@@ -292,7 +317,12 @@ def _stage(spec: JobSpec, job: PreparedJob, layout: TrainingLayout, view: Traini
 
 
 def stage_inputs(
-    spec: JobSpec, layout: TrainingLayout, aws: AwsSettings, *, checkpoint_path: str | None
+    spec: JobSpec,
+    layout: TrainingLayout,
+    aws: AwsSettings,
+    *,
+    checkpoint_path: str | None,
+    skip_channels: set[str] | frozenset[str] = frozenset(),
 ) -> None:
     """Copy the code, stage every channel and restore the checkpoints into ``layout``.
 
@@ -308,6 +338,8 @@ def stage_inputs(
     ]
     staging.copy_tree(pairs, layout.code_dir)
     for channel in spec.channels:
+        if channel.name in skip_channels:
+            continue
         if is_remote_uri(channel.uri):
             storage = open_storage(channel.uri, aws=aws)
             storage.sync_down(channel.uri, layout.channel_dir(channel.name))
@@ -332,7 +364,11 @@ def _output_locations(output_path: str, job_name: str, record: Path) -> dict[str
 
 
 def _launcher_argv(
-    spec: JobSpec, layout: TrainingLayout, status_file: Path, python: str
+    spec: JobSpec,
+    layout: TrainingLayout,
+    status_file: Path,
+    python: str,
+    overlays: dict[str, Path],
 ) -> list[str]:
     argv = [
         sys.executable,
@@ -351,6 +387,8 @@ def _launcher_argv(
         "--python",
         python,
     ]
+    for name, directory in sorted(overlays.items()):
+        argv += ["--overlay-channel", f"{name}={directory}"]
     entry = spec.entry_point
     if entry.kind == "script":
         argv += ["--program", entry.argv[0]]

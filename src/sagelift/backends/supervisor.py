@@ -142,6 +142,8 @@ class Supervisor:
             self.layout,
             artifacts.aws_from_dict(self.run.get("aws")),
             checkpoint_path=self.run.get("checkpoint_path"),
+            # The launcher mounts these afresh, with an empty writable layer.
+            skip_channels=set(_overlaid(self.run["launcher"])),
         )
         self.save(records.advance(self.status, "Training"))
 
@@ -240,6 +242,14 @@ class Supervisor:
             + ("" if r.lost_seconds is None else f"; {r.lost_seconds:.1f} s of work lost")
             for r in reports
         ]
+
+
+def _overlaid(argv: list[str]) -> list[str]:
+    return [
+        argv[i + 1].partition("=")[0]
+        for i, arg in enumerate(argv[:-1])
+        if arg == "--overlay-channel"
+    ]
 
 
 def _count_files(directory: Path) -> int:

@@ -68,7 +68,24 @@ def _parser() -> _Parser:
         metavar="NAME",
         help="a channel the training code must not see in SM_* (repeatable)",
     )
+    parser.add_argument(
+        "--overlay-channel",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="show DIR at input/data/NAME as a copy-on-write overlay (copied where that is not "
+        "possible); the directory itself is never written (repeatable)",
+    )
     return parser
+
+
+def _overlay(text: str) -> tuple[str, Path]:
+    name, sep, directory = text.partition("=")
+    if not sep or not name or not directory:
+        raise ConfigError(
+            f"--overlay-channel {text!r}: expected NAME=DIR", hint="--overlay-channel train=/data"
+        )
+    return name, Path(directory)
 
 
 def _seconds(*, positive: bool) -> Callable[[str], float]:
@@ -119,6 +136,7 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest
         status_file=ns.status_file,
         code_tarball=ns.code_tarball,
         hide_channels=tuple(ns.hide_channel),
+        overlays=tuple(_overlay(text) for text in ns.overlay_channel),
     )
 
 

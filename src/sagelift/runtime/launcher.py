@@ -75,6 +75,7 @@ class LaunchRequest:
     status_file: Path | None = None
     code_tarball: Path | None = None
     hide_channels: tuple[str, ...] = ()
+    overlays: tuple[tuple[str, Path], ...] = ()
     adopt_orphans: bool = False
 
 
@@ -106,7 +107,7 @@ def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) 
     )
     check_entry(entry, python=request.python, code_dir=layout.code_dir, path=base_env.get("PATH"))
     argv = build_argv(entry, python=request.python, user_args=user_args(config))
-    view = prepare_view(request.root, request.bind_opt_ml)
+    view = prepare_view(request.root, request.bind_opt_ml, overlays=dict(request.overlays))
     env = _child_env(base_env, view, config)
 
     controller = StopController(grace=request.grace)

@@ -5,6 +5,12 @@ new mount namespace, makes every mount there private (so nothing propagates back
 and bind-mounts the layout root on ``/opt/ml``; the job it starts inherits that view. The host's
 mount table never changes: the namespace dies with the launcher and its job.
 
+The same namespace gives channels a private, writable view of the user's data at no copying
+cost: an overlay whose lower layer is the user's directory (never written) and whose upper
+layer, where the script's writes land, is a scratch directory beside the layout. SageMaker gives
+each job a private copy of its channels; an overlay is a copy-on-write one. Where an overlay
+cannot be mounted, the channel is copied instead.
+
 As root it needs only ``CLONE_NEWNS`` (and creates an empty ``/opt/ml`` directory if there is
 none). Otherwise, or when that is refused, it tries an unprivileged user namespace
 (``CLONE_NEWUSER | CLONE_NEWNS``) that maps the caller's own uid and gid, which needs an
@@ -17,8 +23,9 @@ import ctypes
 import errno
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,7 +33,7 @@ from typing import Literal
 from sagelift.contract.layout import CONTAINER_ROOT
 from sagelift.errors import UnsupportedFeature
 
-__all__ = ["BindMode", "OptMlView", "prepare_view"]
+__all__ = ["BindMode", "OptMlView", "overlay_scratch", "prepare_view"]
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +62,22 @@ class _Unavailable(Exception):
     """Why /opt/ml cannot be bound here."""
 
 
-def prepare_view(root: Path, mode: BindMode, *, target: Path = CONTAINER_ROOT) -> OptMlView:
+def overlay_scratch(root: Path) -> Path:
+    """Where the writable layers of channel overlays live: beside the layout, not in it."""
+    return root.parent / (root.name + ".overlays")
+
+
+def prepare_view(
+    root: Path,
+    mode: BindMode,
+    *,
+    target: Path = CONTAINER_ROOT,
+    overlays: Mapping[str, Path] | None = None,
+) -> OptMlView:
     """Bind ``root`` on ``target`` for this process and its future children, per ``mode``.
+
+    ``overlays`` (channel name → the user's directory) are shown at ``input/data/<name>`` as
+    copy-on-write overlays, or copied there when an overlay is not possible.
 
     Must run before the process starts any thread (a user namespace needs a single-threaded
     caller). ``off`` does nothing. ``auto`` falls back to the real root with one log line
@@ -65,10 +86,13 @@ def prepare_view(root: Path, mode: BindMode, *, target: Path = CONTAINER_ROOT) -
     Raises:
         UnsupportedFeature: ``mode`` is ``require`` and the bind is not possible.
     """
+    entered = False
+    if overlays:
+        entered = _overlay_channels(root.resolve(), overlays)
     if mode == "off":
         return OptMlView(root=root, opt_ml="off")
     try:
-        _bind(root.resolve(), target)
+        _bind(root.resolve(), target, entered=entered)
     except _Unavailable as exc:
         why = str(exc)
         if mode == "require":
@@ -83,7 +107,75 @@ def prepare_view(root: Path, mode: BindMode, *, target: Path = CONTAINER_ROOT) -
     return OptMlView(root=target, opt_ml="bound")
 
 
-def _bind(root: Path, target: Path) -> None:
+def _private_namespace(libc: ctypes.CDLL) -> None:
+    _enter_namespace(libc)
+    # Private first: a mount on a shared mount would propagate to the host's namespace.
+    _call(libc.mount, b"none", b"/", None, _MS_REC | _MS_PRIVATE, None, what="make / private")
+
+
+def _overlay_channels(root: Path, overlays: Mapping[str, Path]) -> bool:
+    """Mount each overlay, copying where that fails; True when the namespace was entered."""
+    entered = False
+    failure = None
+    if not sys.platform.startswith("linux"):
+        failure = f"overlays are Linux-only (this is {sys.platform})"
+    else:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            _private_namespace(libc)
+            entered = True
+        except _Unavailable as exc:
+            failure = str(exc)
+    scratch = overlay_scratch(root)
+    for name, source in sorted(overlays.items()):
+        dest = root / "input" / "data" / name
+        dest.mkdir(parents=True, exist_ok=True)
+        if entered:
+            try:
+                _mount_overlay(libc, source.resolve(), dest, scratch / name)
+                log.info("channel %s: copy-on-write view of %s", name, source)
+                continue
+            except _Unavailable as exc:
+                failure = str(exc)
+        log.info("channel %s: copying %s (%s)", name, source, failure)
+        shutil.copytree(source, dest, symlinks=False, dirs_exist_ok=True)
+    return entered
+
+
+def _mount_overlay(libc: ctypes.CDLL, lower: Path, dest: Path, scratch: Path) -> None:
+    if not lower.is_dir():
+        raise _Unavailable(f"{lower} is not a directory")
+    if any(c in str(p) for p in (lower, scratch) for c in ",:\\"):
+        raise _Unavailable("the path has a character overlay options cannot carry")
+    # A fresh writable layer every time: a restarted job sees the data as it was.
+    shutil.rmtree(scratch, ignore_errors=True)
+    (scratch / "upper").mkdir(parents=True)
+    (scratch / "work").mkdir()
+    options = f"lowerdir={lower},upperdir={scratch / 'upper'},workdir={scratch / 'work'}"
+    try:
+        _call(
+            libc.mount,
+            b"overlay",
+            os.fsencode(dest),
+            b"overlay",
+            0,
+            options.encode(),
+            what=f"overlay {lower} on {dest}",
+        )
+    except _Unavailable:
+        # Overlays inside a user namespace keep their whiteouts in user xattrs (Linux ≥ 5.11).
+        _call(
+            libc.mount,
+            b"overlay",
+            os.fsencode(dest),
+            b"overlay",
+            0,
+            (options + ",userxattr").encode(),
+            what=f"overlay {lower} on {dest}",
+        )
+
+
+def _bind(root: Path, target: Path, *, entered: bool = False) -> None:
     if not sys.platform.startswith("linux"):
         raise _Unavailable(f"mount namespaces are Linux-only (this is {sys.platform})")
     if target.exists() and _same_dir(root, target):
@@ -92,9 +184,8 @@ def _bind(root: Path, target: Path) -> None:
         raise _Unavailable(f"layout root {root} is not a directory")
     libc = ctypes.CDLL(None, use_errno=True)
     _ensure_mountpoint(target)
-    _enter_namespace(libc)
-    # Private first: a bind on a shared mount would propagate to the host's namespace.
-    _call(libc.mount, b"none", b"/", None, _MS_REC | _MS_PRIVATE, None, what="make / private")
+    if not entered:
+        _private_namespace(libc)
     _call(
         libc.mount,
         os.fsencode(root),
