@@ -108,4 +108,5 @@ def test_config_command_shows_value_and_source(project, tmp_path):
         env={**os.environ, "HOME": str(tmp_path)},
         check=True,
     ).stdout
-    assert "entry_point" in table and "sagelift.toml" in table
+    assert "entry_point" in table
+    assert "sagelift.toml" in table
