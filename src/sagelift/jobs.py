@@ -194,7 +194,7 @@ def submit(
             if tracking_env:
                 environment = {**tracking_env, **spec.environment}
                 job = replace(job, spec=replace(spec, environment=environment))
-        return backend.submit(job)
+        handle = backend.submit(job)
     except SageliftError:
         # A backend raises only before the job has started: leave nothing behind.
         shutil.rmtree(record_dir, ignore_errors=True)
@@ -202,6 +202,11 @@ def submit(
             with contextlib.suppress(OSError):
                 parent.rmdir()  # only when empty: .sagelift/jobs, then .sagelift
         raise
+    if (record_dir / TRACKING_FILE).exists():
+        from sagelift.tracking import session
+
+        session.submitted(record_dir)
+    return handle
 
 
 def _default_region() -> str:

@@ -36,6 +36,8 @@ from sagelift.contract.config_files import (
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError, UnsupportedFeature
 from sagelift.runtime.bundle import BUNDLE_NAME
+from sagelift.shipping import CODE_CHANNEL
+from sagelift.spec import JobSpec
 from sagelift.storage import open_storage
 
 __all__ = ["container_argv", "submit_request"]
@@ -116,14 +118,19 @@ def submit_request(
     project_dir: Path,
     aws: AwsSettings,
     python: str | None = None,
+    spec: JobSpec | None = None,
+    data_versions: Mapping[str, str] | None = None,
 ) -> JobHandle:
     """Stage and start ``request`` as a local job recorded under ``project_dir``; returns at once.
 
     Channels (and checkpoints, with ``CheckpointConfig``) are downloaded before this returns;
     the job then runs detached, as a local job does. ``python`` (default: this interpreter)
-    stands for the image's ``python3``. Raises SpecError for an incomplete request or a job
-    name already recorded, UnsupportedFeature for what cannot run without a container,
-    StorageError/CredentialsError when a download fails.
+    stands for the image's ``python3``. ``request`` may also be a DescribeTrainingJob answer.
+    The record keeps what tracking needs (``sagelift track``): the image, the code digest, the
+    ARN when the request has one, and ``spec``/``data_versions`` when given (the spec the
+    request was built from and its channels' DVC versions). Raises SpecError for an
+    incomplete request or a job name already recorded, UnsupportedFeature for what cannot run
+    without a container, StorageError/CredentialsError when a download fails.
     """
     name = str(_field(request, "TrainingJobName"))
     output_path = str(_field(request, "OutputDataConfig", "S3OutputPath")).rstrip("/")
@@ -177,11 +184,32 @@ def submit_request(
             run=run,
             aws=aws,
         )
+        job = records.read_job(record)
+        if spec is not None:
+            # The request's stopping condition is what the job obeys.
+            job["spec"] = {**records.spec_to_dict(spec), **job["spec"]}
+        job.update(_provenance(request, channels), data_versions=dict(data_versions or {}))
+        records.write_json_atomic(record / records.JOB_FILE, job)
         start_supervisor(record)
     except BaseException:
         shutil.rmtree(record, ignore_errors=True)
         raise
     return JobHandle(backend=BACKEND, name=name, record_dir=record)
+
+
+def _provenance(
+    request: Mapping[str, Any], channels: Mapping[str, tuple[str, ChannelConfig]]
+) -> dict[str, Any]:
+    """What the request says about where the job came from, for its record."""
+    code_uri = channels.get(CODE_CHANNEL, ("", None))[0].rstrip("/")
+    found: dict[str, Any] = {
+        "emulates": "sagemaker",
+        "image": (request.get("AlgorithmSpecification") or {}).get("TrainingImage"),
+        "code_digest": code_uri.rsplit("/", 1)[-1] if code_uri else None,
+    }
+    if request.get("TrainingJobArn"):
+        found["arn"] = request["TrainingJobArn"]
+    return found
 
 
 def _stage_and_record(

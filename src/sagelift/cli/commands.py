@@ -11,7 +11,7 @@ from typing import Any
 
 from sagelift import jobs, records
 from sagelift.backends.base import JobHandle, JobState, JobStatus
-from sagelift.cli import price_commands, render, setup_commands
+from sagelift.cli import image_commands, price_commands, render, setup_commands
 from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scalar
 from sagelift.errors import UsageError
 from sagelift.settings import settings_from_config
@@ -151,6 +151,10 @@ def _watch_remote(handle: JobHandle, *, quiet: bool, stop: bool) -> JobStatus:
     backend: Any = get_backend(handle.backend)
     try:
         status: JobStatus = backend.watch(handle, on_line=render.out, on_status=on_status)
+        if (handle.record_dir / jobs.TRACKING_FILE).exists():
+            from sagelift.tracking.session import finish_job
+
+            finish_job(handle, status)
         return status
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -300,3 +304,4 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
 }
 COMMANDS.update(setup_commands.COMMANDS)
 COMMANDS.update(price_commands.COMMANDS)
+COMMANDS.update(image_commands.COMMANDS)

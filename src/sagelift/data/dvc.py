@@ -4,7 +4,8 @@ DVC stores files content-addressed (``<remote>/files/md5/<2 hex>/<30 hex>``); a 
 directory is a ``.dir`` manifest listing ``relpath -> md5``. A SageMaker S3 channel needs the files
 under their real relative paths, so ``materialise`` copies them, server-side (CopyObject inside
 S3, 0 bytes through the client), to a stable per-version prefix ``<dest>/<dir md5>/…``; a version
-already materialised is reused as is (a ``_sagelift_dvc.json`` marker written last).
+already materialised is reused as is (a ``<dir md5>.sagelift-dvc.json`` marker beside the prefix,
+written last, so that the job never sees it in its channel).
 
 ``dvc`` is imported on first use; a missing package raises MissingDependency naming the
 ``sagelift[dvc]`` extra.
@@ -40,7 +41,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MARKER = "_sagelift_dvc.json"
+MARKER_SUFFIX = ".sagelift-dvc.json"
 
 
 class DirtyData(UsageError):
@@ -256,7 +257,7 @@ def materialise(listing: RemoteListing, dest: str, s3: Any) -> str:
     version = listing.md5.removesuffix(".dir")
     prefix = f"{dest.rstrip('/')}/{version}"
     bucket, key_prefix = _split(prefix)
-    marker_key = f"{key_prefix}/{MARKER}"
+    marker_key = f"{key_prefix}{MARKER_SUFFIX}"
     try:
         s3.head_object(Bucket=bucket, Key=marker_key)
         return prefix + "/"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from sagelift.errors import MissingDependency
 from sagelift.tracking.base import Artifact, RunInfo, RunOutcome, TrackingError
 from sagelift.tracking.metrics import MetricPoint
 
-__all__ = ["MlflowTracker", "import_mlflow", "run_link"]
+__all__ = ["MlflowTracker", "artifact_location", "import_mlflow", "run_link"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,15 @@ def run_link(uri: str, experiment_id: str, run_id: str) -> str | None:
     return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a SQLite store (``mlartifacts/``), so
+    that a local store never writes ``./mlruns`` into the working directory; the server's
+    choice otherwise."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").absolute().as_uri()
+
+
 @dataclass(slots=True, kw_only=True)
 class MlflowTracker:
     """A tracker on the MLflow store at ``uri`` (http(s)://, sqlite:///, file:…)."""
@@ -65,9 +75,13 @@ class MlflowTracker:
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(self.max_retries)
         os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(self.timeout)
         try:
-            if self._client is None:
-                self._client = mlflow.tracking.MlflowClient(tracking_uri=self.uri)
-            yield self._client
+            with warnings.catch_warnings():
+                # Deprecation warnings from mlflow's store dependencies (SQLAlchemy, alembic)
+                # are not the user's concern.
+                warnings.simplefilter("ignore")
+                if self._client is None:
+                    self._client = mlflow.tracking.MlflowClient(tracking_uri=self.uri)
+                yield self._client
         except MissingDependency:
             raise
         except Exception as exc:
@@ -93,7 +107,11 @@ class MlflowTracker:
         with self._calls("create the run") as client:
             found = client.get_experiment_by_name(experiment)
             experiment_id = (
-                found.experiment_id if found is not None else client.create_experiment(experiment)
+                found.experiment_id
+                if found is not None
+                else client.create_experiment(
+                    experiment, artifact_location=artifact_location(self.uri)
+                )
             )
             run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
             run_id = run.info.run_id

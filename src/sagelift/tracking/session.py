@@ -27,7 +27,8 @@ from sagelift.backends.base import JobHandle, JobState, JobStatus, PreparedJob
 from sagelift.contract.hyperparameters import JSONValue
 from sagelift.settings import Settings
 from sagelift.spec import JobSpec
-from sagelift.tracking.base import Artifact, RunInfo, RunOutcome, Tracker, TrackingError
+from sagelift.tracking import outcome
+from sagelift.tracking.base import RunInfo, RunOutcome, Tracker, TrackingError
 from sagelift.tracking.metrics import MetricParser, MetricPoint, parse_metrics
 from sagelift.tracking.provenance import channel_version, git_state
 
@@ -40,6 +41,7 @@ __all__ = [
     "job_environment",
     "resolve_uri",
     "run_info",
+    "submitted",
     "tracker_for",
 ]
 
@@ -55,7 +57,7 @@ OUTCOMES: dict[JobState, RunOutcome] = {
     JobState.FAILED: "FAILED",
     JobState.STOPPED: "KILLED",
 }
-NA = "-"
+NA = outcome.NA
 
 
 def resolve_uri(uri: str | None, project_dir: Path) -> str | None:
@@ -102,15 +104,12 @@ def _tags(job: PreparedJob, backend: str, data_versions: Mapping[str, str]) -> d
     git = git_state(spec.project_dir)
     tags = {
         "sagelift.version": __version__,
-        "sagelift.backend": backend,
+        "sagelift.backend": str((record.get("emulates") and "emulator") or backend),
         "sagelift.job_name": job.name,
-        "sagelift.job_arn": str(record.get("arn") or NA),
         "sagelift.instance_type": spec.instance_type,
         "sagelift.instance_count": str(spec.instance_count),
-        "sagelift.spot": "on" if record.get("spot") else "off",
-        "sagelift.code_digest": str(record.get("code_digest") or NA),
-        "sagelift.image_uri": str(record.get("image_uri") or NA),
-        "sagelift.image_digest": str(record.get("image_digest") or NA),
+        "sagelift.spot": "on" if spec.spot or record.get("spot") else "off",
+        **outcome.record_tags(record),
         "sagelift.entry_point": spec.entry_point.describe(),
         "sagelift.git.commit": git.commit if git else NA,
         "sagelift.git.dirty": str(git.dirty).lower() if git else NA,
@@ -210,6 +209,21 @@ def begin(
     _write(job.record_dir, state)
     log.info("MLflow run %s for job %s at %s", run.run_id, job.name, run.link or uri)
     return job_environment(run, local=job.spec.is_local)
+
+
+def submitted(record_dir: Path) -> None:
+    """Tag the job's run with what the backend recorded on submission (ARN, code digest,
+    image). Never raises: a failure is a warning, and ``finish`` sets these tags again."""
+    state = _read(record_dir)
+    run = None if state is None else _info(state)
+    if state is None or run is None:
+        return
+    try:
+        tags = outcome.record_tags(records.read_job(record_dir))
+        if any(state["tags"].get(k) != v for k, v in tags.items()):
+            tracker_for(run.uri).set_tags(run, tags)
+    except Exception as exc:
+        log.warning("MLflow: submission tags of job %s not recorded yet (%s)", record_dir.name, exc)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -312,14 +326,16 @@ def finish(
             _write(handle.record_dir, state)
         step = "metrics"
         _log_parsed(tracker, run, state, parse_metrics(lines, spec.metric_definitions))
-        tracker.log_metrics(run, _timing(handle.record_dir, status))
+        record = records.read_job(handle.record_dir)
+        tracker.log_metrics(run, outcome.timing_metrics(status, record))
         step = "tags"
-        tracker.set_tags(run, _end_tags(status))
+        tracker.set_tags(run, {**outcome.record_tags(record), **outcome.end_tags(status)})
         step = "artifacts"
         with tempfile.TemporaryDirectory(prefix="sagelift-track-") as tmp:
-            tracker.log_artifacts(
-                run, _artifacts(handle.record_dir, status, lines, Path(tmp), settings)
+            found = outcome.artifacts(
+                record, status, lines, Path(tmp), settings=settings, project_dir=spec.project_dir
             )
+            tracker.log_artifacts(run, found)
         step = "status"
         end_ms = None if status.ended_at is None else int(status.ended_at.timestamp() * 1000)
         tracker.finish(run, OUTCOMES[status.state], end_time_ms=end_ms)
@@ -362,71 +378,16 @@ def _log_parsed(
     state["script_keys"] = sorted(script_keys)
 
 
-def _timing(record_dir: Path, status: JobStatus) -> list[MetricPoint]:
-    record = records.read_job(record_dir)
-    values = {
-        "sagelift.duration_s": status.duration,
-        "sagelift.billable_s": record.get("billable_seconds"),
-        "sagelift.cost_usd": record.get("cost_usd"),
-    }
-    return [
-        MetricPoint(key=k, value=float(v), step=0, index=0)
-        for k, v in values.items()
-        if v is not None
-    ]
-
-
-def _end_tags(status: JobStatus) -> dict[str, str]:
-    tags = {
-        "sagelift.status": status.state.value,
-        "sagelift.secondary_status": status.secondary_status,
-        "sagelift.exit_code": NA if status.exit_code is None else str(status.exit_code),
-    }
-    if status.failure_reason:
-        # MLflow tag values are limited to 5000 characters (8000 on newer servers).
-        tags["sagelift.failure_reason"] = status.failure_reason[:4900]
-    return tags
-
-
-def _local_copy(uri: str, dest: Path, settings: Settings | None) -> Path:
-    if "://" not in uri:
-        return Path(uri)
-    from sagelift.aws import AwsSettings
-    from sagelift.storage import open_storage
-
-    aws = settings.aws if settings is not None else AwsSettings()
-    open_storage(uri, aws=aws).download_file(uri, dest)
-    return dest
-
-
-def _artifacts(
-    record_dir: Path,
-    status: JobStatus,
-    lines: Sequence[str],
-    tmp: Path,
-    settings: Settings | None,
-) -> list[Artifact]:
-    from sagelift.packaging import safe_extract
-
-    found: list[Artifact] = []
-    for uri, name in ((status.model_artifacts, "model"), (status.output_artifacts, "output")):
-        if not uri:
-            continue
-        tarball = _local_copy(uri, tmp / f"{name}.tar.gz", settings)
-        if tarball.is_file():
-            safe_extract(tarball, tmp / name)
-            found.append(Artifact(path=tmp / name, artifact_path=name))
-    log_file = tmp / "logs" / "output.log"
-    log_file.parent.mkdir()
-    log_file.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    if status.failure_reason:
-        (log_file.parent / "failure_reason.txt").write_text(status.failure_reason, "utf-8")
-    found.append(Artifact(path=log_file.parent, artifact_path="logs"))
-    return found
-
-
 def _recorded_spec(handle: JobHandle) -> JobSpec:
-    return records.spec_from_dict(records.read_job(handle.record_dir)["spec"])
+    from sagelift.errors import UsageError
+
+    spec = records.read_job(handle.record_dir).get("spec") or {}
+    if "entry_point" not in spec:
+        raise UsageError(
+            f"job {handle.name} has no recorded spec to track it by",
+            hint="pass spec= to sagelift.backends.emulator.submit_request for emulated jobs",
+        )
+    return records.spec_from_dict(spec)
 
 
 def sink_for(handle: JobHandle) -> MetricSink:
