@@ -8,7 +8,7 @@ import sys
 from typing import NoReturn
 
 from sagelift import __version__
-from sagelift.cli import price_commands, setup_commands
+from sagelift.cli import image_commands, price_commands, setup_commands
 from sagelift.errors import UsageError
 
 __all__ = ["build_parser"]
@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--experiment", help="MLflow experiment (default: tracking.experiment)")
     setup_commands.register(sub)
     price_commands.register(sub)
+    image_commands.register(sub)
     return parser
 
 

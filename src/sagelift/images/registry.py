@@ -60,11 +60,12 @@ class RegistryLogin:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PushedImage:
     """``uri`` is ``registry/repository:tag@sha256:...``; ``pushed`` is False when the
-    registry had the tag already."""
+    registry had the tag already, ``built`` True when the local image was built for it."""
 
     uri: str
     digest: str
     pushed: bool
+    built: bool = False
 
 
 def ecr_login(

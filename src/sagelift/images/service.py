@@ -15,7 +15,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -282,4 +282,4 @@ def push_for_spec(
         max_attempts=settings.aws.max_attempts,
     )
     login = ecr_login(aws, repository, registry_host=settings.registry)
-    return publish(engine, image.ref, login, repository)
+    return replace(publish(engine, image.ref, login, repository), built=image.built)

@@ -27,7 +27,11 @@ from sagelift.backends.base import (
     PreparedJob,
 )
 from sagelift.backends.sagemaker.client import TrainingJobs
-from sagelift.backends.sagemaker.images import resolve_image_uri
+from sagelift.backends.sagemaker.images import (
+    planned_image_uri,
+    publish_image,
+    resolve_image_uri,
+)
 from sagelift.backends.sagemaker.request import (
     build_create_training_job_request,
     default_tags,
@@ -121,6 +125,11 @@ def _git_state(project_dir: Path) -> tuple[str | None, bool]:
     except (OSError, subprocess.SubprocessError):
         return None, False
     return head.stdout.strip() or None, bool(dirty.stdout.strip())
+
+
+def _digest_of(image_uri: str) -> str | None:
+    """The ``sha256:…`` an image URI is pinned to, or None for a tag."""
+    return image_uri.rpartition("@")[2] if "@" in image_uri else None
 
 
 def _project_of(handle: JobHandle) -> Path:
@@ -250,6 +259,9 @@ class SageMakerBackend:
             job.settings.image, region=job.region, instance_type=spec.instance_type
         )
         resources = resolve_resources(job.settings, region=job.region)
+        planned_image = image_uri or planned_image_uri(
+            spec, job.settings, account=resources.account, region=resources.region
+        )
         commit, dirty = _git_state(spec.project_dir)
         tags = default_tags(project=spec.project_dir.name, git_commit=commit, dirty=dirty)
         planned_code = _PlannedCode(
@@ -261,8 +273,19 @@ class SageMakerBackend:
             if not is_remote_uri(c.uri)
         ]
         validate_request(
-            self._request(job, resources, image_uri, planned_code, planned_channels, tags)
+            self._request(job, resources, planned_image, planned_code, planned_channels, tags)
         )
+        image_digest = _digest_of(image_uri) if image_uri else None
+        if image_uri is None:
+            # Built and pushed before any upload: a failed build leaves nothing in S3.
+            pushed = publish_image(spec, job.settings, region=resources.region)
+            image_uri, image_digest = pushed.uri, pushed.digest
+            log.info(
+                "image %s (%s, %s)",
+                image_uri,
+                "built" if pushed.built else "build skipped",
+                "pushed" if pushed.pushed else "push skipped",
+            )
 
         storage = open_storage("s3", aws=aws)
         from sagelift.aws import client
@@ -270,7 +293,11 @@ class SageMakerBackend:
         ensure_bucket(resources, client("s3", aws))
         shipper = self._shipping()
         code = shipper.ship_code(spec, storage=storage, root_uri=resources.root_uri)
-        channels = shipper.ship_channels(spec, storage=storage, root_uri=resources.root_uri)
+        from sagelift.data.remote import feed_for_job
+
+        # DVC channels already in the DVC remote are copied inside S3, not sent from here.
+        feed = feed_for_job(spec, job.record_dir, s3=client("s3", aws), root_uri=resources.root_uri)
+        channels = shipper.ship_channels(feed.spec, storage=storage, root_uri=resources.root_uri)
         request = self._request(job, resources, image_uri, code, channels, tags)
         validate_request(request)
         arn = TrainingJobs(aws).create(request)
@@ -283,7 +310,9 @@ class SageMakerBackend:
                 "region": resources.region,
                 "account": resources.account,
                 "image": image_uri,
+                "image_digest": image_digest,
                 "code_digest": code.digest,
+                "data_sources": feed.record(),
                 "request": request,
                 "hourly_price": cost.hourly,
             }

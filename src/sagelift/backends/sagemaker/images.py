@@ -1,8 +1,13 @@
-"""Which image a SageMaker job runs: a given URI, or a prebuilt framework image.
+"""Which image a SageMaker job runs: a given URI, a prebuilt framework image, or the
+project's own ``deps``/``code`` image, built and pushed to ECR by sagelift.
 
 Framework images are resolved by (framework, version, region, cpu/gpu) from
 ``image_uris.json``, a small subset of the SageMaker Python SDK's image URI registry shipped
 with sagelift (see the ``_source`` note in that file).
+
+A built image is known only after its build; ``planned_image_uri`` stands in for it while the
+request is validated, and ``publish_image`` builds (when the tag is missing locally) and pushes
+(when the registry lacks it) just before the job is created.
 """
 
 from __future__ import annotations
@@ -11,12 +16,23 @@ import json
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sagelift.errors import ConfigError, UnsupportedFeature
-from sagelift.settings import ImageSettings
+from sagelift.errors import ConfigError
+from sagelift.settings import ImageSettings, Settings
 
-__all__ = ["ecr_region", "framework_image_uri", "is_gpu_instance", "resolve_image_uri"]
+if TYPE_CHECKING:
+    from sagelift.images.registry import PushedImage
+    from sagelift.spec import JobSpec
+
+__all__ = [
+    "ecr_region",
+    "framework_image_uri",
+    "is_gpu_instance",
+    "planned_image_uri",
+    "publish_image",
+    "resolve_image_uri",
+]
 
 _ECR_URI = re.compile(r"^\d{12}\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 # ml.p*, ml.g*, and the Trainium/Inferentia families run the GPU/accelerator images.
@@ -79,11 +95,12 @@ def framework_image_uri(
     return f"{account}.dkr.ecr.{region}.{domain}/{entry['repository']}:{tag}"
 
 
-def resolve_image_uri(image: ImageSettings, *, region: str, instance_type: str) -> str:
-    """The image URI for a job: ``image.uri`` if set, else the framework image.
+def resolve_image_uri(image: ImageSettings, *, region: str, instance_type: str) -> str | None:
+    """The image URI for a job: ``image.uri`` if set, else the framework image, else None:
+    the ``deps`` (default) or ``code`` image that ``publish_image`` builds and pushes.
 
-    Raises ConfigError for an ECR image in another region than the job or an unknown framework,
-    UnsupportedFeature when neither is configured (the built ``deps`` image is not wired here).
+    Raises ConfigError for an ECR image in another region than the job, an unknown framework
+    or an unknown image mode.
     """
     if image.uri:
         image_region = ecr_region(image.uri)
@@ -97,11 +114,33 @@ def resolve_image_uri(image: ImageSettings, *, region: str, instance_type: str) 
         return framework_image_uri(
             image.framework, image.framework_version, region=region, instance_type=instance_type
         )
-    if image.mode == "uri":
-        raise ConfigError("image.mode is 'uri' but image.uri is not set", hint="set image.uri")
-    raise UnsupportedFeature(
-        f"image mode {image.mode or 'deps'!r}: building an image for SageMaker jobs is not "
-        "available yet",
-        hint="set image.uri to an image with Python, or image.framework "
-        "(sklearn, pytorch, tensorflow, huggingface)",
+    from sagelift.images.service import image_mode
+
+    image_mode(image)
+    return None
+
+
+def planned_image_uri(spec: JobSpec, settings: Settings, *, account: str, region: str) -> str:
+    """Where ``publish_image`` will put the project's image, with a placeholder tag and
+    digest: stands in for it while the request is validated, before anything is built."""
+    from sagelift.images.refs import ecr_image_ref
+    from sagelift.images.service import ecr_repository_name
+
+    ref = ecr_image_ref(
+        account,
+        region,
+        ecr_repository_name(spec, settings),
+        tag="deps-" + "0" * 24,
+        registry_host=settings.registry,
     )
+    return str(ref.with_digest("sha256:" + "0" * 64))
+
+
+def publish_image(spec: JobSpec, settings: Settings, *, region: str) -> PushedImage:
+    """The project's ``deps``/``code`` image in ECR (or ``aws.registry``), pinned by digest:
+    built when its tag is missing locally, pushed when the registry lacks it; the CUDA
+    variant for GPU instance types. Raises ImageError or CredentialsError."""
+    from sagelift.images.service import push_for_spec
+
+    gpu = is_gpu_instance(spec.instance_type)
+    return push_for_spec(spec, settings, region=region, accelerator="gpu" if gpu else "cpu")

@@ -1,0 +1,196 @@
+"""``sagelift image build|push|dockerfile``: the project's image, made by hand.
+
+``run`` builds and pushes the image it needs by itself; these commands do the same steps on
+request (to warm a cache, publish ahead of a run, or take over the Containerfile). Heavy
+modules are imported inside the handlers, so ``sagelift --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sagelift.cli import render
+from sagelift.errors import UsageError
+
+if TYPE_CHECKING:
+    from sagelift.settings import Settings
+    from sagelift.spec import JobSpec
+
+__all__ = ["COMMANDS", "register"]
+
+DEFAULT_DOCKERFILE = "Dockerfile"
+
+_CONTEXT_NOTE = """\
+# Written by 'sagelift image dockerfile'. The build context it expects (what
+# 'sagelift image build' stages by itself):
+#   wheels/                    the project's wheels: pip download -r requirements.txt -d wheels
+#   wheels/requirements.lock   one 'name==version' line per wheel
+#   sagelift/                  the sagelift package directory
+# Then run jobs in the image you build: image.uri = "<your image>" in sagelift.toml.
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``image build|push|dockerfile`` to ``subparsers`` (from ``add_subparsers``)."""
+    image = subparsers.add_parser(
+        "image",
+        help="build, push or write out the project's container image",
+        description="The image jobs run in: 'deps' (the project's dependencies and the "
+        "launcher, no code; the default) or 'code' (the code baked in as well). Its tag is a "
+        "digest of everything that determines it, so an existing tag is never rebuilt or "
+        "pushed again.",
+    )
+    actions = image.add_subparsers(dest="image_action", metavar="ACTION", required=True)
+    build = actions.add_parser("build", help="build the image unless its tag exists")
+    push = actions.add_parser(
+        "push",
+        help="build if needed, then push to ECR (or aws.registry) unless the registry has it",
+    )
+    dockerfile = actions.add_parser(
+        "dockerfile", help="write the generated Dockerfile, for projects that want to own it"
+    )
+    dockerfile.add_argument(
+        "path",
+        nargs="?",
+        default=DEFAULT_DOCKERFILE,
+        help="where, relative to the project (default: Dockerfile)",
+    )
+    dockerfile.add_argument("--force", action="store_true", help="replace an existing file")
+    dockerfile.add_argument(
+        "--base", help="FROM image (default: image.base, else a python slim or CUDA image)"
+    )
+    for parser in (build, push, dockerfile):
+        parser.add_argument(
+            "--mode",
+            choices=("deps", "code"),
+            help="deps: dependencies only (default); code: the project code baked in too",
+        )
+        parser.add_argument(
+            "--gpu",
+            action="store_true",
+            help="the GPU (CUDA) variant (default: when the instance type has a GPU)",
+        )
+        parser.add_argument("--profile", help="use [profile.NAME] from the config files")
+
+
+def cmd_image(args: argparse.Namespace, project: Path) -> int:
+    from sagelift import jobs
+
+    spec = jobs.load_spec(project, profile=args.profile)
+    settings = _with_mode(jobs.load_settings(project, profile=args.profile), args)
+    accelerator = _accelerator(spec, gpu=args.gpu)
+    if args.image_action == "build":
+        return _build(spec, settings, accelerator)
+    if args.image_action == "push":
+        return _push(spec, settings, accelerator)
+    return _dockerfile(spec, settings, accelerator, args)
+
+
+def _with_mode(settings: Settings, args: argparse.Namespace) -> Settings:
+    """``settings`` asking for the image this command makes: ``--mode`` wins over
+    ``image.uri``/``image.framework``; without it those leave nothing to build."""
+    image = settings.image
+    if args.mode is not None:
+        return replace(settings, image=replace(image, mode=args.mode, uri=None, framework=None))
+    if args.image_action != "dockerfile" and (image.uri or image.framework):
+        key = "image.uri" if image.uri else "image.framework"
+        raise UsageError(
+            f"{key} is set, so jobs run an existing image and sagelift builds none",
+            hint=f"drop {key} to run in the project's own image, or pass --mode deps",
+        )
+    if image.mode in (None, "deps", "code"):
+        return replace(settings, image=replace(image, uri=None, framework=None))
+    return replace(settings, image=replace(image, mode="deps", uri=None, framework=None))
+
+
+def _accelerator(spec: JobSpec, *, gpu: bool) -> Literal["cpu", "gpu"]:
+    from sagelift.backends.sagemaker.images import is_gpu_instance
+
+    if gpu or spec.instance_type == "local_gpu" or is_gpu_instance(spec.instance_type):
+        return "gpu"
+    return "cpu"
+
+
+def _build(spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"]) -> int:
+    from sagelift.images.service import container_cli_for, local_image
+
+    cli = container_cli_for(settings.image)
+    image = local_image(spec, settings, cli, accelerator=accelerator)
+    if image.built:
+        render.line(f"sagelift: built the {image.mode} image with {cli.name}")
+    else:
+        render.line(f"sagelift: the {image.mode} image exists already; build skipped")
+    render.out(image.ref)
+    return 0
+
+
+def _push(spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"]) -> int:
+    from sagelift.images.service import push_for_spec
+
+    region = (
+        settings.aws.region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
+    pushed = push_for_spec(spec, settings, region=region, accelerator=accelerator)
+    built = "built" if pushed.built else "exists already; build skipped"
+    if pushed.pushed:
+        render.line(f"sagelift: image {built}; pushed")
+    else:
+        render.line(f"sagelift: image {built}; the registry has it, push skipped")
+    render.out(pushed.uri)
+    return 0
+
+
+def _dockerfile(
+    spec: JobSpec,
+    settings: Settings,
+    accelerator: Literal["cpu", "gpu"],
+    args: argparse.Namespace,
+) -> int:
+    target = spec.project_dir / args.path
+    if target.exists() and not args.force:
+        raise UsageError(
+            f"{target} exists already",
+            hint="pass --force to replace it, or give another PATH",
+        )
+    text = _render(spec, settings, accelerator, base=args.base)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(f"{_CONTEXT_NOTE}\n{text}", encoding="utf-8")
+    render.line(f"sagelift: wrote the {settings.image.mode or 'deps'} image's Dockerfile")
+    render.out(os.fspath(target))
+    return 0
+
+
+def _render(
+    spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"], *, base: str | None
+) -> str:
+    """The project's Containerfile on ``base`` (else ``image.base``, else a Python slim image
+    for CPU; for GPU the CUDA base sagelift builds first, with Python added)."""
+    from sagelift.images.base import GpuBaseSpec
+    from sagelift.images.dockerfile import render_gpu_base_dockerfile
+    from sagelift.images.service import render_project_dockerfile
+
+    chosen = base or settings.image.base
+    if chosen is not None:
+        return render_project_dockerfile(spec, settings, base_ref=chosen)
+    if accelerator == "cpu":
+        python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        slim = f"docker.io/library/python:{python}-slim-bookworm"
+        return render_project_dockerfile(spec, settings, base_ref=slim)
+    gpu = GpuBaseSpec()
+    return (
+        f"{render_gpu_base_dockerfile(base=gpu.base)}\n"
+        f"# --- then, with the image above tagged {gpu.tag}:\n"
+        f"{render_project_dockerfile(spec, settings, base_ref=gpu.tag)}"
+    )
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {"image": cmd_image}
