@@ -158,12 +158,11 @@ def ship_code(
         prefix = _code_prefix(root_uri, digest)
         present = {info.relative: info.size for info in storage.list(prefix)}
         sent = 0
-        for path in (tarball.path, bundle_path):
-            size = path.stat().st_size
-            if present.get(path.name) == size:
-                continue
-            storage.upload_file(path, prefix.child(path.name), progress=progress)
-            sent += size
+        if present.get(tarball.path.name) != tarball.size:
+            storage.upload_file(tarball.path, prefix.child(tarball.path.name), progress=progress)
+            sent += tarball.size
+        if present.get(BUNDLE_NAME) != len(bundle.data):
+            sent += _place_bundle(storage, root_uri, bundle_path, bundle.digest, prefix)
     if sent:
         log.info("uploaded code %s (%d bytes) to %s", digest[:12], sent, prefix)
     else:
@@ -177,6 +176,24 @@ def ship_code(
         container_arguments=launcher_arguments(spec),
         bytes_uploaded=sent,
     )
+
+
+def _place_bundle(
+    storage: Storage, root_uri: str, path: Path, digest: str, prefix: StorageURI
+) -> int:
+    """Put the launcher bundle beside the code; returns the bytes sent from this machine.
+
+    The bundle is the same for every code version of one sagelift release, so it is uploaded
+    once under ``<root>/runtime/<bundle digest>/`` and copied inside the store from there: a
+    code edit sends only the new tarball.
+    """
+    source = as_uri(f"{root_uri.rstrip('/')}/runtime/{digest}/{BUNDLE_NAME}")
+    sent = 0
+    if not storage.exists(source):
+        storage.upload_file(path, source)
+        sent = path.stat().st_size
+    storage.copy(source, prefix.child(BUNDLE_NAME))
+    return sent
 
 
 def mirror_up(

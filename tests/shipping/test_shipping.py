@@ -80,9 +80,10 @@ def test_code_is_uploaded_once_per_content(
     (project / "train.py").write_text((project / "train.py").read_text() + "# one more line\n")
     edited = ship_code(spec, storage=s3, root_uri=ROOT)
     assert edited.digest != first.digest
-    tarball_size = _keys(s3, edited.prefix_uri)[TARBALL_NAME]
-    bundle_size = _keys(s3, edited.prefix_uri)[BUNDLE_NAME]
-    assert edited.bytes_uploaded == tarball_size + bundle_size
+    # A code edit sends the new tarball only: the launcher bundle is copied inside the store.
+    stored = _keys(s3, edited.prefix_uri)
+    assert set(stored) == {TARBALL_NAME, BUNDLE_NAME}
+    assert edited.bytes_uploaded == stored[TARBALL_NAME]
 
 
 def test_code_tarball_leaves_out_channel_data_inside_the_source_dir(

@@ -72,6 +72,14 @@ class StorageSuite:
         assert not storage.exists(uri)
         storage.delete(uri)
 
+    def test_copy_within_the_store(self, storage: Storage, root: StorageURI) -> None:
+        source, dest = root.child("runtime/x.pyz"), root.child("code/1/x.pyz")
+        storage.put_bytes(source, b"bundle")
+        storage.copy(source, dest)
+        assert storage.get_bytes(dest) == b"bundle"
+        assert storage.get_bytes(source) == b"bundle"
+        assert [info.relative for info in storage.list(root.child("code"))] == ["1/x.pyz"]
+
     def test_missing_object_is_a_storage_error_with_hint(
         self, storage: Storage, root: StorageURI
     ) -> None:

@@ -141,6 +141,10 @@ class Storage(Protocol):
 
     def delete(self, uri: StorageURI | str) -> None: ...
 
+    def copy(self, source: StorageURI | str, dest: StorageURI | str) -> None:
+        """Copy one object to another key of the same store, without the data passing through
+        this machine where the store can copy by itself (S3 CopyObject)."""
+
     def sync_up(
         self, local_dir: Path, prefix: StorageURI | str, *, progress: Progress | None = None
     ) -> SyncReport: ...

@@ -97,6 +97,9 @@ class LocalStorage:
                 size=found.size,
             )
 
+    def copy(self, source: StorageURI | str, dest: StorageURI | str) -> None:
+        self.upload_file(as_uri(source).local_path(), dest)
+
     def delete(self, uri: StorageURI | str) -> None:
         path = as_uri(uri).local_path()
         try:

@@ -90,6 +90,9 @@ class MemoryStorage:
                     digest=digest,
                 )
 
+    def copy(self, source: StorageURI | str, dest: StorageURI | str) -> None:
+        self.put_bytes(dest, self.get_bytes(source))
+
     def delete(self, uri: StorageURI | str) -> None:
         parsed = as_uri(uri)
         with self._lock:

@@ -234,6 +234,20 @@ class S3Storage:
                     etag=str(item.get("ETag", "")).strip('"') or None,
                 )
 
+    def copy(self, source: StorageURI | str, dest: StorageURI | str) -> None:
+        src, dst = as_uri(source), as_uri(dest)
+        # Server-side: the bytes stay in S3 (objects up to 5 GB; the launcher bundle is ~40 KB).
+        self._call(
+            "s3:PutObject",
+            dst,
+            lambda: self.client.copy_object(
+                Bucket=dst.bucket,
+                Key=dst.key,
+                CopySource={"Bucket": src.bucket, "Key": src.key},
+                MetadataDirective="COPY",
+            ),
+        )
+
     def delete(self, uri: StorageURI | str) -> None:
         parsed = as_uri(uri)
         self._call(
