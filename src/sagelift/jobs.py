@@ -25,7 +25,7 @@ from sagelift import records
 from sagelift.backends import get_backend
 from sagelift.backends.base import Backend, JobHandle, JobState, JobStatus, PreparedJob
 from sagelift.config import Resolved, load_config
-from sagelift.errors import JobFailed, SageliftError, SpecError, UsageError
+from sagelift.errors import JobFailed, SageliftError, SpecError, StorageError, UsageError
 from sagelift.settings import Settings, settings_from_config
 from sagelift.spec import (
     JobSpec,
@@ -331,8 +331,13 @@ def fetch(project_dir: Path, name: str, dest: Path | None = None, *, force: bool
         model = _local_artifact(project_dir, handle, status.model_artifacts, Path(tmp))
         safe_extract(model, target)
         if status.output_artifacts and is_remote_uri(status.output_artifacts):
-            output = _local_artifact(project_dir, handle, status.output_artifacts, Path(tmp))
-            safe_extract(output, target / "output")
+            try:
+                output = _local_artifact(project_dir, handle, status.output_artifacts, Path(tmp))
+            except StorageError:
+                # A job that wrote nothing to /opt/ml/output/data may have no output.tar.gz.
+                log.info("no output data at %s", status.output_artifacts)
+            else:
+                safe_extract(output, target / "output")
         elif status.output_artifacts and Path(status.output_artifacts).is_file():
             safe_extract(Path(status.output_artifacts), target / "output")
     return target
