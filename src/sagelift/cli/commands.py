@@ -115,9 +115,11 @@ def cmd_run(args: argparse.Namespace, project: Path) -> int:
 
 def _follow(handle: JobHandle) -> JobStatus:
     """Stream the job to the end; Ctrl-C stops it cleanly and keeps streaming until it ends."""
-    from sagelift.tracking.session import sink_for
+    sink: Callable[[str], object] | None = None
+    if (handle.record_dir / jobs.TRACKING_FILE).exists():
+        from sagelift.tracking.session import sink_for
 
-    sink = sink_for(handle)
+        sink = sink_for(handle)
     shown = 0
     while True:
         skip = shown  # after an interrupt the log is read again from its start
@@ -127,7 +129,8 @@ def _follow(handle: JobHandle) -> JobStatus:
                     skip -= 1
                     continue
                 render.out(text)
-                sink(text)
+                if sink is not None:
+                    sink(text)
                 shown += 1
             return jobs.wait(handle)
         except KeyboardInterrupt:
