@@ -178,21 +178,23 @@ def resubmission(url: str, workdir: Path) -> tuple[list[list[str]], bool]:
     sizes = {info.relative: info.size for info in storage.list(prefix)}
     tarball = sizes.get("sourcedir.tar.gz", 0)
     bundle = sizes.get("sagelift_runtime.pyz", 0)
-    images_built = 0
+    # Shipping builds no image; image builds on re-submission are counted by
+    # benchmarks/container.py (no-op run) and tests/sagemaker/test_deps_image.py.
+    images_built = "n/a"
     rows = [
-        ["first submission", f"{first_code:,}", f"{first_data:,}", "0", "(baseline)"],
+        ["first submission", f"{first_code:,}", f"{first_data:,}", "n/a", "(baseline)"],
         [
             "second, nothing changed",
             f"{again_code:,}",
             f"{again_data:,}",
-            str(images_built),
-            "0 B, 0 images",
+            images_built,
+            "0 B (images: see benchmarks/container.py)",
         ],
         [
             "after a one-line code edit",
             f"{edit_code:,}",
             f"{edit_data:,}",
-            str(images_built),
+            images_built,
             f"one tarball ({tarball:,} B), no data; the {bundle:,} B launcher bundle is "
             "copied inside S3",
         ],
@@ -200,7 +202,6 @@ def resubmission(url: str, workdir: Path) -> tuple[list[list[str]], bool]:
     met = (
         again_code == 0
         and again_data == 0
-        and images_built == 0
         and edit_data == 0
         and edit_code == tarball
     )
