@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sagelift import records
-from sagelift.aws import AwsSettings
-from sagelift.backends import artifacts, staging
 from sagelift.backends.artifacts import aws_to_dict
 from sagelift.backends.base import (
     Capability,
@@ -31,18 +29,10 @@ from sagelift.backends.base import (
     PreparedJob,
 )
 from sagelift.backends.environments import ensure_environment, requirements_file
-from sagelift.contract.config_files import (
-    ChannelConfig,
-    render_checkpoint_config,
-    render_hyperparameters,
-    render_input_data_config,
-    render_resource_config,
-    write_config_files,
-)
+from sagelift.backends.staging import stage_layout
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import BackendError, SpecError, UnsupportedFeature
-from sagelift.packaging import iter_source_files
 from sagelift.spec import JobSpec, is_remote_uri
 
 __all__ = ["LocalBackend", "opt_ml_bindable", "start_supervisor"]
@@ -122,7 +112,7 @@ class LocalBackend:
         )
         records.write_status(record, status)
         overlays = overlay_channels(spec) if self.channel_overlays else {}
-        _stage(spec, job, layout, view, skip=set(overlays))
+        stage_layout(spec, job, layout, view, skip=set(overlays))
         status = records.advance(status, "Downloading")
         records.write_status(record, status)
 
@@ -279,77 +269,6 @@ def overlay_channels(spec: JobSpec) -> dict[str, Path]:
         for c in spec.channels
         if not is_remote_uri(c.uri) and Path(c.uri).is_dir()
     }
-
-
-def _stage(
-    spec: JobSpec,
-    job: PreparedJob,
-    layout: TrainingLayout,
-    view: TrainingLayout,
-    *,
-    skip: set[str],
-) -> None:
-    names = tuple(c.name for c in spec.channels)
-    for directory in layout.directories(names):
-        directory.mkdir(parents=True, exist_ok=True)
-    stage_inputs(
-        spec, layout, job.settings.aws, checkpoint_path=spec.checkpoint_path, skip_channels=skip
-    )
-    write_config_files(
-        layout,
-        hyperparameters=render_hyperparameters(
-            dict(spec.hyperparameters),
-            program=spec.entry_point.program,
-            submit_directory=str(view.code_dir),
-            job_name=job.name,
-            region=job.region,
-        ),
-        input_data_config=render_input_data_config(
-            {c.name: ChannelConfig(content_type=c.content_type) for c in spec.channels}
-        ),
-        resource_config=render_resource_config(
-            instance_type=spec.instance_type, instance_count=spec.instance_count
-        ),
-        checkpoint_config=(
-            render_checkpoint_config(str(view.checkpoint_dir)) if spec.checkpoint_path else None
-        ),
-    )
-
-
-def stage_inputs(
-    spec: JobSpec,
-    layout: TrainingLayout,
-    aws: AwsSettings,
-    *,
-    checkpoint_path: str | None,
-    skip_channels: set[str] | frozenset[str] = frozenset(),
-) -> None:
-    """Copy the code, stage every channel and restore the checkpoints into ``layout``.
-
-    Also what a restart after a (simulated) spot interruption does, as SageMaker does on the
-    new instance: fresh code and data, checkpoints restored from their location.
-    """
-    from sagelift.storage import open_storage  # boto3 and friends only for s3:// inputs
-
-    skip = [Path(c.uri) for c in spec.channels if not is_remote_uri(c.uri)]
-    pairs = [
-        (path, layout.code_dir / rel)
-        for rel, path in iter_source_files(spec.source_dir, exclude=spec.exclude, skip=skip)
-    ]
-    staging.copy_tree(pairs, layout.code_dir)
-    for channel in spec.channels:
-        if channel.name in skip_channels:
-            continue
-        if is_remote_uri(channel.uri):
-            storage = open_storage(channel.uri, aws=aws)
-            storage.sync_down(channel.uri, layout.channel_dir(channel.name))
-        else:
-            staging.stage_channel(Path(channel.uri), layout.channel_dir(channel.name))
-    if checkpoint_path is not None and is_remote_uri(checkpoint_path):
-        storage = open_storage(checkpoint_path, aws=aws)
-        storage.sync_down(checkpoint_path, layout.checkpoint_dir)
-    elif checkpoint_path is not None:
-        artifacts.restore_checkpoints(Path(checkpoint_path), layout.checkpoint_dir)
 
 
 def _output_locations(output_path: str, job_name: str, record: Path) -> dict[str, str]:

@@ -1,8 +1,10 @@
-"""Materialise a job's ``/opt/ml`` layout on this machine.
+"""Materialise a job's ``/opt/ml`` layout on this machine: code, channels, checkpoints and the
+three config files.
 
-Channels are staged as private copies, because SageMaker gives the script a private copy: a
-script that writes into, truncates or deletes files of its channel must never touch the user's
-data. Hard links would share inodes (an in-place write would reach the user's file), so each
+Channels reach the script as private copies, because SageMaker gives the script a private copy:
+a script that writes into, truncates or deletes files of its channel must never touch the user's
+data. Local directories are usually not copied at all: the launcher shows them as copy-on-write
+overlays (``sagelift.runtime.mounts``); what is copied here is the rest. Hard links would share inodes (an in-place write would reach the user's file), so each
 file is cloned: a copy-on-write reflink where the file system supports it (btrfs, xfs, APFS-like),
 else an in-kernel copy (``copy_file_range``/``sendfile``), many files at once on a thread pool.
 """
@@ -20,9 +22,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from sagelift.aws import AwsSettings
+from sagelift.backends import artifacts
+from sagelift.backends.base import PreparedJob
+from sagelift.contract.config_files import (
+    ChannelConfig,
+    render_checkpoint_config,
+    render_hyperparameters,
+    render_input_data_config,
+    render_resource_config,
+    write_config_files,
+)
+from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import InfrastructureError
+from sagelift.packaging import iter_source_files
+from sagelift.spec import JobSpec, is_remote_uri
 
-__all__ = ["StageReport", "copy_tree", "stage_channel"]
+__all__ = ["StageReport", "copy_tree", "stage_channel", "stage_inputs", "stage_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +139,76 @@ def _clone(src: Path, dst: Path) -> tuple[int, str]:
             _reflink_ok = False
     shutil.copy2(src, dst)
     return size, "copy"
+
+
+def stage_layout(
+    spec: JobSpec,
+    job: PreparedJob,
+    layout: TrainingLayout,
+    view: TrainingLayout,
+    *,
+    skip: set[str],
+) -> None:
+    """Create ``layout`` for ``job``: directories, code, channels (but ``skip``, which the
+    launcher overlays), checkpoints and the three config files (naming ``view`` paths)."""
+    names = tuple(c.name for c in spec.channels)
+    for directory in layout.directories(names):
+        directory.mkdir(parents=True, exist_ok=True)
+    stage_inputs(
+        spec, layout, job.settings.aws, checkpoint_path=spec.checkpoint_path, skip_channels=skip
+    )
+    write_config_files(
+        layout,
+        hyperparameters=render_hyperparameters(
+            dict(spec.hyperparameters),
+            program=spec.entry_point.program,
+            submit_directory=str(view.code_dir),
+            job_name=job.name,
+            region=job.region,
+        ),
+        input_data_config=render_input_data_config(
+            {c.name: ChannelConfig(content_type=c.content_type) for c in spec.channels}
+        ),
+        resource_config=render_resource_config(
+            instance_type=spec.instance_type, instance_count=spec.instance_count
+        ),
+        checkpoint_config=(
+            render_checkpoint_config(str(view.checkpoint_dir)) if spec.checkpoint_path else None
+        ),
+    )
+
+
+def stage_inputs(
+    spec: JobSpec,
+    layout: TrainingLayout,
+    aws: AwsSettings,
+    *,
+    checkpoint_path: str | None,
+    skip_channels: set[str] | frozenset[str] = frozenset(),
+) -> None:
+    """Copy the code, stage every channel and restore the checkpoints into ``layout``.
+
+    Also what a restart after a (simulated) spot interruption does, as SageMaker does on the
+    new instance: fresh code and data, checkpoints restored from their location.
+    """
+    from sagelift.storage import open_storage  # boto3 and friends only for s3:// inputs
+
+    skip = [Path(c.uri) for c in spec.channels if not is_remote_uri(c.uri)]
+    pairs = [
+        (path, layout.code_dir / rel)
+        for rel, path in iter_source_files(spec.source_dir, exclude=spec.exclude, skip=skip)
+    ]
+    copy_tree(pairs, layout.code_dir)
+    for channel in spec.channels:
+        if channel.name in skip_channels:
+            continue
+        if is_remote_uri(channel.uri):
+            storage = open_storage(channel.uri, aws=aws)
+            storage.sync_down(channel.uri, layout.channel_dir(channel.name))
+        else:
+            stage_channel(Path(channel.uri), layout.channel_dir(channel.name))
+    if checkpoint_path is not None and is_remote_uri(checkpoint_path):
+        storage = open_storage(checkpoint_path, aws=aws)
+        storage.sync_down(checkpoint_path, layout.checkpoint_dir)
+    elif checkpoint_path is not None:
+        artifacts.restore_checkpoints(Path(checkpoint_path), layout.checkpoint_dir)

@@ -121,7 +121,7 @@ class Supervisor:
 
     def restart(self, attempt: Attempt) -> None:
         """A new instance: fresh layout, code and data staged again, checkpoints restored."""
-        from sagelift.backends.local import stage_inputs
+        from sagelift.backends.staging import stage_inputs
 
         self.save(records.advance(self.status, "Starting"))
         for directory in (
