@@ -4,9 +4,10 @@ three config files.
 Channels reach the script as private copies, because SageMaker gives the script a private copy:
 a script that writes into, truncates or deletes files of its channel must never touch the user's
 data. Local directories are usually not copied at all: the launcher shows them as copy-on-write
-overlays (``sagelift.runtime.mounts``); what is copied here is the rest. Hard links would share inodes (an in-place write would reach the user's file), so each
-file is cloned: a copy-on-write reflink where the file system supports it (btrfs, xfs, APFS-like),
-else an in-kernel copy (``copy_file_range``/``sendfile``), many files at once on a thread pool.
+overlays (``sagelift.runtime.mounts``); what is copied here is the rest. Hard links would share
+inodes (an in-place write would reach the user's file), so each file is cloned: a copy-on-write
+reflink where the file system supports it (btrfs, xfs), else an in-kernel copy
+(``copy_file_range``/``sendfile``), many files at once on a thread pool.
 """
 
 from __future__ import annotations
