@@ -118,13 +118,7 @@ def launcher_arguments(spec: JobSpec, *, root: Path = CONTAINER_ROOT) -> tuple[s
         "--grace",
         str(spec.stop_grace),
     ]
-    entry = spec.entry_point
-    if entry.kind == "script":
-        args += ["--program", entry.argv[0]]
-    elif entry.kind == "module":
-        args += ["--module", entry.argv[0]]
-    else:
-        args += ["--command", *entry.argv]
+    args += spec.entry_point.launcher_arguments()
     return tuple(args)
 
 

@@ -59,6 +59,15 @@ class EntryPoint:
         """The script path relative to the source dir (what ``sagemaker_program`` holds)."""
         return self.argv[0] if self.kind == "script" else None
 
+    def launcher_arguments(self) -> list[str]:
+        """How the launcher (``python -m sagelift.runtime``) is told to run this entry point;
+        ``--command`` takes the rest of its command line, so these come last."""
+        if self.kind == "script":
+            return ["--program", self.argv[0]]
+        if self.kind == "module":
+            return ["--module", self.argv[0]]
+        return ["--command", *self.argv]
+
     def describe(self) -> str:
         if self.kind == "module":
             return f"-m {self.argv[0]}"

@@ -112,13 +112,7 @@ def launcher_args(spec: JobSpec) -> tuple[str, ...]:
         "--python",
         "python3",
     ]
-    entry = spec.entry_point
-    if entry.kind == "script":
-        args += ["--program", entry.argv[0]]
-    elif entry.kind == "module":
-        args += ["--module", entry.argv[0]]
-    else:
-        args += ["--command", *entry.argv]
+    args += spec.entry_point.launcher_arguments()
     return ("-c", BOOTSTRAP, *args)
 
 

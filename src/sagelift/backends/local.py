@@ -308,13 +308,7 @@ def _launcher_argv(
     ]
     for name, directory in sorted(overlays.items()):
         argv += ["--overlay-channel", f"{name}={directory}"]
-    entry = spec.entry_point
-    if entry.kind == "script":
-        argv += ["--program", entry.argv[0]]
-    elif entry.kind == "module":
-        argv += ["--module", entry.argv[0]]
-    else:
-        argv += ["--command", *entry.argv]
+    argv += spec.entry_point.launcher_arguments()
     return argv
 
 
