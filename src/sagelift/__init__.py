@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from sagelift.package import VERSION as __version__
 
 __all__ = [
     "JobFailed",
@@ -24,10 +24,13 @@ __all__ = [
     "JobState",
     "JobStatus",
     "SageliftError",
+    "Settings",
     "__version__",
     "describe",
     "fetch",
+    "handle_for",
     "list_jobs",
+    "load_settings",
     "load_spec",
     "logs",
     "run",
@@ -39,10 +42,13 @@ __all__ = [
 _LAZY = {
     "JobFailed": "sagelift.errors",
     "SageliftError": "sagelift.errors",
-    "JobHandle": "sagelift.backends.base",
-    "JobState": "sagelift.backends.base",
-    "JobStatus": "sagelift.backends.base",
+    "JobHandle": "sagelift.job",
+    "JobState": "sagelift.job",
+    "JobStatus": "sagelift.job",
     "JobSpec": "sagelift.spec",
+    "Settings": "sagelift.settings",
+    "handle_for": "sagelift.jobs",
+    "load_settings": "sagelift.jobs",
     "JobResult": "sagelift.jobs",
     "describe": "sagelift.jobs",
     "fetch": "sagelift.jobs",
@@ -56,13 +62,15 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from sagelift.backends.base import JobHandle, JobState, JobStatus
     from sagelift.errors import JobFailed, SageliftError
+    from sagelift.job import JobHandle, JobState, JobStatus
     from sagelift.jobs import (
         JobResult,
         describe,
         fetch,
+        handle_for,
         list_jobs,
+        load_settings,
         load_spec,
         logs,
         run,
@@ -70,6 +78,7 @@ if TYPE_CHECKING:
         submit,
         wait,
     )
+    from sagelift.settings import Settings
     from sagelift.spec import JobSpec
 
 

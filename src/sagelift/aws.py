@@ -8,10 +8,12 @@ resolves its usual chain (env, profile, SSO, instance role) from the settings gi
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sagelift import __version__
 from sagelift.errors import (
     BackendError,
     ConfigError,
@@ -22,8 +24,16 @@ from sagelift.errors import (
     SageliftError,
     StorageError,
 )
+from sagelift.package import VERSION
 
-__all__ = ["AwsSettings", "client", "map_client_error", "session"]
+__all__ = [
+    "AwsSettings",
+    "bucket_region",
+    "client",
+    "map_client_error",
+    "resolve_region",
+    "session",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,40 @@ class AwsSettings:
     region: str | None = None
     endpoint_url: str | None = None
     max_attempts: int = 5
+
+
+def resolve_region(
+    aws: AwsSettings, *, required: bool = False, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The region every command uses: ``aws.region``, else ``AWS_REGION`` /
+    ``AWS_DEFAULT_REGION``, else the AWS profile's own region (as boto3 resolves it).
+
+    boto3 is consulted only when an AWS config file exists, so a machine without AWS pays
+    nothing. With ``required``, no region at all raises ConfigError; otherwise it is None.
+    """
+    env = os.environ if environ is None else environ
+    region = aws.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    config_file = Path(env.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
+    if not region and (aws.profile or env.get("AWS_PROFILE") or config_file.is_file()):
+        try:
+            region = session(aws).region_name
+        except MissingDependency:
+            if required:
+                raise
+    if not region and required:
+        raise ConfigError(
+            "no AWS region configured",
+            hint='set aws.region in sagelift.toml (or AWS_REGION), e.g. aws.region = "eu-west-1"',
+        )
+    return str(region) if region else None
+
+
+def bucket_region(location_constraint: str | None) -> str:
+    """The region of a bucket from its GetBucketLocation answer: S3 reports us-east-1 as an
+    empty constraint and old eu-west-1 buckets as ``EU``."""
+    if not location_constraint:
+        return "us-east-1"
+    return "eu-west-1" if location_constraint == "EU" else location_constraint
 
 
 def _boto3() -> Any:
@@ -106,7 +150,7 @@ def client(
         # botocore's "max_attempts" counts retries only; "total_max_attempts" counts the first
         # try too, as AWS_MAX_ATTEMPTS and the AWS CLI do.
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
-        user_agent_extra=f"sagelift/{__version__}",
+        user_agent_extra=f"sagelift/{VERSION}",
         max_pool_connections=max_pool_connections,
     )
     boto_session = session(settings)

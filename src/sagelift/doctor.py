@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sagelift.aws import AwsSettings, client, map_client_error, session
+from sagelift.aws import (
+    AwsSettings,
+    bucket_region,
+    client,
+    map_client_error,
+    resolve_region,
+    session,
+)
 from sagelift.config import load_config
 from sagelift.errors import SageliftError
 from sagelift.settings import Settings, TrackingSettings, settings_from_config
@@ -121,7 +128,8 @@ def _aws_settings(settings: Settings, region: str | None) -> AwsSettings:
 def check_credentials(settings: Settings) -> tuple[CheckResult, bool]:
     name = "credentials"
     try:
-        sts = client("sts", _aws_settings(settings, settings.aws.region or "us-east-1"))
+        region = resolve_region(settings.aws) or "us-east-1"
+        sts = client("sts", _aws_settings(settings, region))
         identity = sts.get_caller_identity()
     except SageliftError as exc:
         return _from_error(name, exc), False
@@ -232,7 +240,7 @@ def check_bucket(settings: Settings, region: str | None) -> CheckResult:
             return _fail(name, f"bucket {bucket} does not exist", SETUP_FIX)
         return _from_error(name, exc)
     constraint = location.get("LocationConstraint")
-    where = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
+    where = bucket_region(constraint)
     if region is not None and where != region:
         return _fail(
             name,

@@ -22,10 +22,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sagelift import records
+from sagelift.aws import resolve_region
 from sagelift.backends import get_backend
-from sagelift.backends.base import Backend, JobHandle, JobState, JobStatus, PreparedJob
+from sagelift.backends.base import (
+    Backend,
+    Capability,
+    LineSink,
+    StatusSink,
+    check_capabilities,
+)
 from sagelift.config import Resolved, load_config
 from sagelift.errors import JobFailed, SageliftError, SpecError, StorageError, UsageError
+from sagelift.job import JobHandle, JobRecord, JobState, JobStatus, PreparedJob
 from sagelift.settings import Settings, settings_from_config
 from sagelift.spec import (
     JobSpec,
@@ -42,6 +50,7 @@ __all__ = [
     "JobResult",
     "describe",
     "fetch",
+    "handle_for",
     "list_jobs",
     "load_settings",
     "load_spec",
@@ -57,6 +66,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WAIT_POLL_SECONDS = 0.05
+#: The region of a job when neither the settings, the environment nor an AWS profile name one
+#: (a local job's ``sagemaker_region``).
+DEFAULT_REGION = "us-east-1"
 #: Written by sagelift.tracking.session for tracked jobs (kept here so untracked runs never
 #: import the tracking stack).
 TRACKING_FILE = "tracking.json"
@@ -152,6 +164,7 @@ def submit(
     if settings is None:
         settings = load_settings(spec.project_dir)
     backend = backend_for(spec, settings)
+    check_capabilities(backend, spec)
     backend.check(spec)
     check_local_inputs(spec)
     from sagelift.data.channels import dvc_versions
@@ -172,25 +185,25 @@ def submit(
         name=name,
         record_dir=record_dir,
         created_at=created,
-        region=settings.aws.region or _default_region(),
+        region=resolve_region(settings.aws) or DEFAULT_REGION,
         settings=settings,
     )
     record_dir.mkdir(parents=True)
     try:
-        records.write_json_atomic(
-            record_dir / records.JOB_FILE,
-            {
-                "name": name,
-                "backend": backend.name,
-                "created_at": created.isoformat(),
-                "spec": records.spec_to_dict(spec),
-                "data_versions": data_versions,
-            },
+        records.write_record(
+            record_dir,
+            JobRecord(
+                name=name,
+                backend=backend.name,
+                created_at=created,
+                spec=spec,
+                data_versions=data_versions,
+            ),
         )
         if settings.tracking.uri:
             from sagelift.tracking import session
 
-            tracking_env = session.begin(job, backend=backend.name, data_versions=data_versions)
+            tracking_env = session.begin(job)
             if tracking_env:
                 environment = {**tracking_env, **spec.environment}
                 job = replace(job, spec=replace(spec, environment=environment))
@@ -209,14 +222,18 @@ def submit(
     return handle
 
 
-def _default_region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-
-
 def handle_for(project_dir: Path, name: str) -> JobHandle:
-    record_dir = records.find_record(project_dir, name)
-    data = records.read_job(record_dir)
-    return JobHandle(backend=data["backend"], name=data["name"], record_dir=record_dir)
+    """The handle of job ``name`` (a name, a unique prefix or ``last``) in ``project_dir``.
+
+    Raises JobNotFound, or DamagedRecord when that job's record cannot be read.
+    """
+    return records.handle_of(records.find_record(project_dir, name))
+
+
+def capabilities_of(handle: JobHandle) -> frozenset[Capability]:
+    """What the backend that runs ``handle`` can do (e.g. whether the job outlives this
+    process, which decides what Ctrl-C means)."""
+    return get_backend(handle.backend).capabilities
 
 
 def describe(project_dir: Path, name: str) -> JobStatus:
@@ -228,8 +245,7 @@ def list_jobs(project_dir: Path) -> list[JobStatus]:
     """Every recorded job of the project, newest first."""
     statuses = []
     for record_dir in records.list_records(project_dir):
-        data = records.read_job(record_dir)
-        handle = JobHandle(backend=data["backend"], name=data["name"], record_dir=record_dir)
+        handle = records.handle_of(record_dir)
         if (record_dir / records.STATUS_FILE).exists():
             statuses.append(get_backend(handle.backend).describe(handle))
     return statuses
@@ -247,34 +263,44 @@ def stream(handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
 def wait(
     handle: JobHandle,
     *,
-    on_line: Callable[[str], None] | None = None,
+    on_line: LineSink | None = None,
+    on_status: StatusSink | None = None,
     timeout: float | None = None,
 ) -> JobStatus:
-    """Block until the job ends, passing each output line to ``on_line``.
+    """Block until the job ends, passing each output line to ``on_line`` and each new status
+    to ``on_status``; with ``timeout``, return the status after that many seconds at most.
 
-    A tracked job's metric lines go to its MLflow run as they come; when it has ended, the run
-    is completed (see ``sagelift.tracking.session``; tracking problems are warnings only).
+    The one orchestrator of waiting and tracking: the backend is watched, and a tracked job's
+    metric lines go to its MLflow run as they come; when it has ended, the run is completed
+    (``sagelift.tracking.session``; tracking problems are warnings only).
     """
     backend = get_backend(handle.backend)
     tracked = (handle.record_dir / TRACKING_FILE).exists()
+    if timeout is not None:
+        deadline = time.monotonic() + timeout
+        status = backend.describe(handle)
+        while not status.state.is_terminal and time.monotonic() < deadline:
+            time.sleep(WAIT_POLL_SECONDS)
+            status = backend.describe(handle)
+        if not status.state.is_terminal:
+            return status
+    else:
+        sink: LineSink | None = on_line
+        if tracked and on_line is not None:
+            from sagelift.tracking import session
+
+            metrics = session.sink_for(handle)
+
+            def sink(line: str) -> None:
+                on_line(line)
+                metrics(line)
+
+        status = backend.watch(handle, on_line=sink, on_status=on_status)
     if tracked:
         from sagelift.tracking import session
-    if on_line is not None:
-        sink = session.sink_for(handle) if tracked else None
-        for line in backend.logs(handle, follow=True):
-            on_line(line)
-            if sink is not None:
-                sink(line)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        status = backend.describe(handle)
-        if status.state.is_terminal:
-            if tracked:
-                session.finish_job(handle, status)
-            return status
-        if deadline is not None and time.monotonic() > deadline:
-            return status
-        time.sleep(WAIT_POLL_SECONDS)
+
+        session.finish_job(handle, status, lines=lambda: backend.logs(handle, follow=False))
+    return status
 
 
 def stop(handle: JobHandle) -> JobStatus:
@@ -347,11 +373,15 @@ def _local_artifact(project_dir: Path, handle: JobHandle, uri: str, tmp: Path) -
     """``uri`` itself when local, else a download of it into ``tmp`` (same file name)."""
     if not is_remote_uri(uri):
         return Path(uri)
-    from sagelift.backends.artifacts import aws_from_dict
     from sagelift.storage import open_storage
 
-    recorded = records.read_job(handle.record_dir).get("run", {}).get("aws")
-    aws = aws_from_dict(recorded) if recorded else load_settings(project_dir).aws
+    record = records.read_record(handle.record_dir)
+    if record.run is not None:
+        aws = record.run.aws
+    elif record.cloud is not None:
+        aws = record.cloud.aws
+    else:
+        aws = load_settings(project_dir).aws
     path = tmp / uri.rstrip("/").rsplit("/", 1)[-1]
     open_storage(uri, aws=aws).download_file(uri, path)
     return path
@@ -374,7 +404,11 @@ def track(
             "tracking is off: no tracking.uri", hint="set tracking.uri or pass --tracking-uri"
         )
     handle = handle_for(project_dir, name)
-    status = get_backend(handle.backend).describe(handle)
+    backend = get_backend(handle.backend)
     return session.replay(
-        handle, status, uri=resolved, experiment=experiment or settings.tracking.experiment
+        handle,
+        backend.describe(handle),
+        lines=lambda: backend.logs(handle, follow=False),
+        uri=resolved,
+        experiment=experiment or settings.tracking.experiment,
     )

@@ -1,7 +1,11 @@
 """Job records: ``<project>/.sagelift/jobs/<name>/`` with ``job.json``, ``status.json``, the log.
 
-Every write is atomic (write to a temporary file, then rename), so a reader never sees half a
-record even while the job runs.
+The only module that knows the records' JSON shape: everything else reads and writes the typed
+:class:`~sagelift.job.JobRecord` and :class:`~sagelift.job.JobStatus`. Every write is atomic
+(a temporary file, then a rename), so a reader never sees half a record even while the job
+runs. ``job.json`` carries ``schema``; records written before it existed are read as schema 1.
+A record that cannot be read raises :class:`DamagedRecord`, and listing skips nothing: it
+reports the damaged ones so that one bad file never hides the other jobs.
 """
 
 from __future__ import annotations
@@ -9,34 +13,60 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sagelift.backends.base import JobState, JobStatus
-from sagelift.errors import JobNotFound
+from sagelift.aws import AwsSettings
+from sagelift.errors import JobNotFound, UsageError
+from sagelift.job import (
+    CloudJob,
+    ContainerImage,
+    JobHandle,
+    JobRecord,
+    JobState,
+    JobStatus,
+    LocalRun,
+)
 from sagelift.spec import Channel, EntryPoint, JobSpec, MetricDefinition
 
 __all__ = [
     "JOB_FILE",
     "LOG_FILE",
+    "SCHEMA_VERSION",
     "STATUS_FILE",
+    "DamagedRecord",
+    "RecordEntry",
+    "advance",
+    "aws_from_dict",
+    "aws_to_dict",
     "find_record",
+    "handle_of",
     "jobs_root",
     "list_records",
     "now",
-    "read_job",
+    "read_record",
     "read_status",
-    "spec_from_dict",
-    "spec_to_dict",
+    "scan_records",
+    "status_as_dict",
+    "update_record",
     "write_json_atomic",
+    "write_record",
     "write_status",
 ]
 
 JOB_FILE = "job.json"
 STATUS_FILE = "status.json"
 LOG_FILE = "output.log"
+SCHEMA_VERSION = 2
+
+
+class DamagedRecord(UsageError):
+    """A job's ``job.json`` or ``status.json`` cannot be read (truncated, edited, foreign)."""
+
+    headline = "damaged job record"
 
 
 def now() -> datetime:
@@ -48,6 +78,7 @@ def jobs_root(project_dir: Path) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename (mode 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -60,7 +91,32 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
+# --- the JSON shape -------------------------------------------------------------------------
+
+
+def aws_to_dict(aws: AwsSettings) -> dict[str, Any]:
+    """The JSON form of ``aws`` (no secrets: boto3 resolves those)."""
+    return {
+        "profile": aws.profile,
+        "region": aws.region,
+        "endpoint_url": aws.endpoint_url,
+        "max_attempts": aws.max_attempts,
+    }
+
+
+def aws_from_dict(data: Mapping[str, Any] | None) -> AwsSettings:
+    """Inverse of ``aws_to_dict``; nothing recorded gives boto3's defaults."""
+    if not data:
+        return AwsSettings()
+    return AwsSettings(
+        profile=data.get("profile"),
+        region=data.get("region"),
+        endpoint_url=data.get("endpoint_url"),
+        max_attempts=int(data.get("max_attempts") or 5),
+    )
+
+
+def _spec_to_dict(spec: JobSpec) -> dict[str, Any]:
     data = asdict(spec)
     data["project_dir"] = str(spec.project_dir)
     data["source_dir"] = str(spec.source_dir)
@@ -70,25 +126,148 @@ def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
     return data
 
 
-def spec_from_dict(data: dict[str, Any]) -> JobSpec:
+def _spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
     fields = dict(data)
     fields["project_dir"] = Path(fields["project_dir"])
     fields["source_dir"] = Path(fields["source_dir"])
     fields["requirements"] = (
-        None if fields["requirements"] is None else Path(fields["requirements"])
+        None if fields.get("requirements") is None else Path(fields["requirements"])
     )
     fields["entry_point"] = EntryPoint(
         kind=fields["entry_point"]["kind"], argv=tuple(fields["entry_point"]["argv"])
     )
-    fields["channels"] = tuple(Channel(**c) for c in fields["channels"])
+    fields["channels"] = tuple(Channel(**c) for c in fields.get("channels", ()))
     fields["metric_definitions"] = tuple(
-        MetricDefinition(**m) for m in fields["metric_definitions"]
+        MetricDefinition(**m) for m in fields.get("metric_definitions", ())
     )
-    fields["exclude"] = tuple(fields["exclude"])
-    return JobSpec(**fields)
+    fields["exclude"] = tuple(fields.get("exclude", ()))
+    fields["interruptions"] = tuple(fields.get("interruptions", ()))
+    known = set(JobSpec.__dataclass_fields__)
+    return JobSpec(**{k: v for k, v in fields.items() if k in known})
 
 
-def status_to_dict(status: JobStatus) -> dict[str, Any]:
+def _run_to_dict(run: LocalRun) -> dict[str, Any]:
+    return {
+        "layout_root": str(run.layout_root),
+        "launcher": list(run.launcher),
+        "launcher_status": str(run.launcher_status),
+        "env": dict(run.env),
+        "artifacts_dir": str(run.artifacts_dir),
+        "output_uri": run.output_uri,
+        "checkpoint_path": run.checkpoint_path,
+        "interruptions": list(run.interruptions),
+        "overlay_channels": list(run.overlay_channels),
+        "max_runtime": run.max_runtime,
+        "aws": aws_to_dict(run.aws),
+    }
+
+
+def _overlays_in(argv: list[str]) -> tuple[str, ...]:
+    # Schema 1 kept the overlaid channels only in the launcher's argv.
+    return tuple(
+        argv[i + 1].partition("=")[0]
+        for i, arg in enumerate(argv[:-1])
+        if arg == "--overlay-channel"
+    )
+
+
+def _run_from_dict(data: Mapping[str, Any], max_runtime: int) -> LocalRun:
+    launcher = list(data["launcher"])
+    return LocalRun(
+        layout_root=Path(data["layout_root"]),
+        launcher=tuple(launcher),
+        launcher_status=Path(data["launcher_status"]),
+        env=dict(data.get("env") or {}),
+        artifacts_dir=Path(data["artifacts_dir"]),
+        output_uri=data.get("output_uri"),
+        checkpoint_path=data.get("checkpoint_path"),
+        interruptions=tuple(float(t) for t in data.get("interruptions") or ()),
+        overlay_channels=tuple(data.get("overlay_channels") or _overlays_in(launcher)),
+        max_runtime=int(data.get("max_runtime") or max_runtime),
+        aws=aws_from_dict(data.get("aws")),
+    )
+
+
+def _record_to_dict(record: JobRecord) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "name": record.name,
+        "backend": record.backend,
+        "created_at": record.created_at.isoformat(),
+        "spec": None if record.spec is None else _spec_to_dict(record.spec),
+        "data_versions": dict(record.data_versions),
+        "code_digest": record.code_digest,
+        "image_uri": record.image_uri,
+        "image_digest": record.image_digest,
+        "emulates": record.emulates,
+        "run": None if record.run is None else _run_to_dict(record.run),
+        "container": None if record.container is None else asdict(record.container),
+        "cloud": None,
+    }
+    if record.cloud is not None:
+        data["cloud"] = {
+            "arn": record.cloud.arn,
+            "region": record.cloud.region,
+            "account": record.cloud.account,
+            "aws": aws_to_dict(record.cloud.aws),
+            "request": dict(record.cloud.request),
+            "hourly_price": record.cloud.hourly_price,
+            "data_sources": dict(record.cloud.data_sources),
+        }
+    return data
+
+
+def _record_from_dict(data: Mapping[str, Any]) -> JobRecord:
+    schema = int(data.get("schema") or 1)
+    if schema > SCHEMA_VERSION:
+        raise ValueError(f"written by a newer sagelift (schema {schema})")
+    spec_data = data.get("spec") or {}
+    spec = _spec_from_dict(spec_data) if "entry_point" in spec_data else None
+    max_runtime = int(spec_data.get("max_runtime") or 86400)
+    container = data.get("container")
+    cloud = data.get("cloud")
+    image_uri = data.get("image_uri")
+    if schema == 1:
+        # Schema 1: a container job kept {"ref", "id", "mode"} under "image" and the CLI apart;
+        # a cloud job kept its image URI under "image" and its request at the top level.
+        image = data.get("image")
+        if isinstance(image, Mapping):
+            container = {
+                "ref": image["ref"],
+                "image_id": image.get("id"),
+                "mode": image.get("mode", "given"),
+                "cli": data.get("container_cli", "podman"),
+            }
+        elif isinstance(image, str):
+            image_uri = image
+        if data.get("request") is not None:
+            cloud = {
+                "arn": data.get("arn"),
+                "region": data.get("region") or "",
+                "account": data.get("account"),
+                "request": data["request"],
+                "hourly_price": data.get("hourly_price"),
+                "data_sources": data.get("data_sources") or {},
+            }
+    if cloud:
+        cloud = {**cloud, "aws": aws_from_dict(cloud.get("aws"))}
+    return JobRecord(
+        name=data["name"],
+        backend=data["backend"],
+        created_at=datetime.fromisoformat(data["created_at"]),
+        spec=spec,
+        data_versions=dict(data.get("data_versions") or {}),
+        code_digest=data.get("code_digest"),
+        image_uri=image_uri,
+        image_digest=data.get("image_digest"),
+        emulates=data.get("emulates"),
+        run=None if not data.get("run") else _run_from_dict(data["run"], max_runtime),
+        container=None if not container else ContainerImage(**container),
+        cloud=None if not cloud else CloudJob(**cloud),
+    )
+
+
+def _status_to_dict(status: JobStatus) -> dict[str, Any]:
     data = asdict(status)
     data["state"] = status.state.value
     for key in ("created_at", "started_at", "ended_at"):
@@ -99,19 +278,22 @@ def status_to_dict(status: JobStatus) -> dict[str, Any]:
     return data
 
 
-def status_from_dict(data: dict[str, Any]) -> JobStatus:
+def status_as_dict(status: JobStatus) -> dict[str, Any]:
+    """The JSON form of ``status`` (what ``status.json`` and ``--json`` output hold)."""
+    return _status_to_dict(status)
+
+
+def _status_from_dict(data: Mapping[str, Any]) -> JobStatus:
     def when(value: str | None) -> datetime | None:
         return None if value is None else datetime.fromisoformat(value)
 
-    created = when(data["created_at"])
-    assert created is not None
     return JobStatus(
         name=data["name"],
         backend=data["backend"],
         state=JobState(data["state"]),
         secondary_status=data["secondary_status"],
         failure_reason=data.get("failure_reason"),
-        created_at=created,
+        created_at=datetime.fromisoformat(data["created_at"]),
         started_at=when(data.get("started_at")),
         ended_at=when(data.get("ended_at")),
         exit_code=data.get("exit_code"),
@@ -125,12 +307,66 @@ def status_from_dict(data: dict[str, Any]) -> JobStatus:
     )
 
 
+# --- reading and writing --------------------------------------------------------------------
+
+
+def _load(path: Path) -> Mapping[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise DamagedRecord(
+            f"{path} cannot be read ({exc})",
+            hint=f"move the job's directory {path.parent} aside; other jobs are unaffected",
+        ) from exc
+    if not isinstance(data, Mapping):
+        raise DamagedRecord(
+            f"{path} is not a job record", hint=f"move the job's directory {path.parent} aside"
+        )
+    return data
+
+
+def _decode(path: Path, decode: Any) -> Any:
+    data = _load(path)
+    try:
+        return decode(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DamagedRecord(
+            f"{path} is damaged ({type(exc).__name__}: {exc})",
+            hint=f"move the job's directory {path.parent} aside; other jobs are unaffected",
+        ) from exc
+
+
+def write_record(record_dir: Path, record: JobRecord) -> None:
+    write_json_atomic(record_dir / JOB_FILE, _record_to_dict(record))
+
+
+def read_record(record_dir: Path) -> JobRecord:
+    """The job's record. Raises DamagedRecord when it cannot be read."""
+    record: JobRecord = _decode(record_dir / JOB_FILE, _record_from_dict)
+    return record
+
+
+def update_record(record_dir: Path, **changes: Any) -> JobRecord:
+    """Rewrite the record with ``changes`` (fields of JobRecord); returns the new record."""
+    record = replace(read_record(record_dir), **changes)
+    write_record(record_dir, record)
+    return record
+
+
+def handle_of(record_dir: Path) -> JobHandle:
+    return read_record(record_dir).handle(record_dir)
+
+
 def write_status(record_dir: Path, status: JobStatus) -> None:
-    write_json_atomic(record_dir / STATUS_FILE, status_to_dict(status))
+    write_json_atomic(record_dir / STATUS_FILE, _status_to_dict(status))
 
 
 def read_status(record_dir: Path) -> JobStatus:
-    return status_from_dict(json.loads((record_dir / STATUS_FILE).read_text(encoding="utf-8")))
+    """The job's last recorded status. Raises DamagedRecord when it cannot be read."""
+    status: JobStatus = _decode(record_dir / STATUS_FILE, _status_from_dict)
+    return status
 
 
 def advance(status: JobStatus, secondary: str, **changes: Any) -> JobStatus:
@@ -143,32 +379,67 @@ def advance(status: JobStatus, secondary: str, **changes: Any) -> JobStatus:
     )
 
 
-def read_job(record_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((record_dir / JOB_FILE).read_text(encoding="utf-8"))
-    return data
+# --- finding records ------------------------------------------------------------------------
 
 
-def list_records(project_dir: Path) -> list[Path]:
-    """Record directories of the project, newest first."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordEntry:
+    """One record directory as listing found it: its record, or why it cannot be read."""
+
+    record_dir: Path
+    record: JobRecord | None
+    damage: DamagedRecord | None = None
+
+    @property
+    def name(self) -> str:
+        return self.record.name if self.record is not None else self.record_dir.name
+
+
+def scan_records(project_dir: Path) -> list[RecordEntry]:
+    """Every record directory of the project, newest first; damaged ones last, never raised."""
     root = jobs_root(project_dir)
     if not root.is_dir():
         return []
-    records = [p for p in root.iterdir() if (p / JOB_FILE).is_file()]
-    return sorted(records, key=lambda p: read_job(p).get("created_at", ""), reverse=True)
+    entries = []
+    for path in root.iterdir():
+        if not (path / JOB_FILE).is_file():
+            continue
+        try:
+            entries.append(RecordEntry(record_dir=path, record=read_record(path)))
+        except FileNotFoundError:
+            continue
+        except DamagedRecord as exc:
+            entries.append(RecordEntry(record_dir=path, record=None, damage=exc))
+    epoch = datetime.min.replace(tzinfo=timezone.utc)
+
+    def key(entry: RecordEntry) -> tuple[bool, datetime, str]:
+        created = entry.record.created_at if entry.record is not None else epoch
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=timezone.utc)
+        return (entry.record is not None, created, entry.record_dir.name)
+
+    return sorted(entries, key=key, reverse=True)
+
+
+def list_records(project_dir: Path) -> list[Path]:
+    """Record directories of the project that can be read, newest first."""
+    return [e.record_dir for e in scan_records(project_dir) if e.record is not None]
 
 
 def find_record(project_dir: Path, name: str) -> Path:
     """The record of job ``name``: an exact name, a unique prefix, or ``last``.
 
-    Raises JobNotFound (exit 2) with the closest names as a hint.
+    Raises JobNotFound (exit 2) with the closest names as a hint. A damaged record is found by
+    its directory name, so commands on it say what is wrong with it.
     """
-    records = list_records(project_dir)
-    if name == "last" and records:
-        return records[0]
-    exact = [p for p in records if p.name == name]
+    entries = scan_records(project_dir)
+    readable = [e for e in entries if e.record is not None]
+    if name == "last" and readable:
+        return readable[0].record_dir
+    exact = [e.record_dir for e in entries if e.record_dir.name == name]
     if exact:
         return exact[0]
-    prefixed = [p for p in records if p.name.startswith(name)]
+    prefixed = [e.record_dir for e in entries if e.record_dir.name.startswith(name)]
     if len(prefixed) == 1:
         return prefixed[0]
     if len(prefixed) > 1:
@@ -178,7 +449,7 @@ def find_record(project_dir: Path, name: str) -> Path:
         )
     hint = (
         "run 'sagelift ls' to list this project's jobs"
-        if records
+        if entries
         else f"no jobs recorded under {jobs_root(project_dir)}; run 'sagelift run' first"
     )
     raise JobNotFound(f"no job named '{name}' in this project", hint=hint)

@@ -28,6 +28,7 @@ from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError
 from sagelift.packaging import build_source_tarball
 from sagelift.runtime.bundle import BUNDLE_NAME, build_bundle
+from sagelift.runtime.cli import launcher_args
 from sagelift.spec import JobSpec, is_remote_uri
 from sagelift.storage import Progress, Storage, StorageURI, as_uri
 from sagelift.storage.sync import scan_dir
@@ -109,17 +110,14 @@ def channel_skip_patterns(spec: JobSpec) -> tuple[str, ...]:
 
 def launcher_arguments(spec: JobSpec, *, root: Path = CONTAINER_ROOT) -> tuple[str, ...]:
     """The launcher's arguments inside the container for ``spec``'s entry point."""
-    layout = TrainingLayout(root)
-    args = [
-        "--code-tarball",
-        str(layout.channel_dir(CODE_CHANNEL) / TARBALL_NAME),
-        "--hide-channel",
-        CODE_CHANNEL,
-        "--grace",
-        str(spec.stop_grace),
-    ]
-    args += spec.entry_point.launcher_arguments()
-    return tuple(args)
+    return tuple(
+        launcher_args(
+            spec.entry_point.launcher_arguments(),
+            code_tarball=TrainingLayout(root).channel_dir(CODE_CHANNEL) / TARBALL_NAME,
+            hide_channels=(CODE_CHANNEL,),
+            grace=spec.stop_grace,
+        )
+    )
 
 
 def _code_prefix(root_uri: str, digest: str) -> StorageURI:

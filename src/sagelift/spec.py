@@ -19,13 +19,16 @@ from sagelift.contract.hyperparameters import JSONValue, validate_hyperparameter
 from sagelift.errors import SpecError, UnsupportedFeature
 
 __all__ = [
+    "DEFAULT_INTERVAL",
     "Channel",
     "EntryPoint",
+    "InterruptionPlan",
     "JobSpec",
     "MetricDefinition",
     "check_local_inputs",
     "is_remote_uri",
     "parse_duration",
+    "parse_interrupt_times",
     "parse_job_spec",
     "validate_job_name",
 ]
@@ -466,9 +469,40 @@ def _int(value: Any, field_name: str, low: int, high: int) -> int:
     return value
 
 
-def _interruptions(count: Any, at: Any) -> tuple[float, ...]:
-    from sagelift.backends.interruptions import DEFAULT_INTERVAL, parse_interrupt_times
+#: Seconds into each attempt when no times are given.
+DEFAULT_INTERVAL = 10.0
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptionPlan:
+    """Interrupt each attempt ``after[i]`` seconds after it starts training, then let it finish."""
+
+    after: tuple[float, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.after)
+
+
+def parse_interrupt_times(count: int, at: str | None, default_interval: float) -> InterruptionPlan:
+    """``--simulate-interruptions N`` with ``--interrupt-at 5,12`` (seconds into each attempt).
+
+    Without ``at`` every attempt is interrupted ``default_interval`` seconds in.
+    Raises ValueError on a malformed or mismatched list.
+    """
+    if count < 0:
+        raise ValueError("the number of interruptions cannot be negative")
+    if at is None:
+        return InterruptionPlan(after=(default_interval,) * count)
+    times = tuple(float(part) for part in at.split(",") if part.strip())
+    if any(t <= 0 for t in times):
+        raise ValueError("interruption times must be positive seconds")
+    if count and len(times) != count:
+        raise ValueError(f"{count} interruptions but {len(times)} times given")
+    return InterruptionPlan(after=times)
+
+
+def _interruptions(count: Any, at: Any) -> tuple[float, ...]:
     if count in (None, 0) and at in (None, ""):
         return ()
     if count is not None and (isinstance(count, bool) or not isinstance(count, int)):

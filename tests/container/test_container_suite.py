@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sagelift import jobs
+from sagelift import jobs, records
 from sagelift.backends.base import JobHandle, JobState
 from sagelift.images.base import BaseImage
 from sagelift.images.builder import PodmanCLI
@@ -105,8 +105,9 @@ class TestContainerBackend(BackendSuite):
         assert seen["env"]["SM_MODEL_DIR"] == "/opt/ml/model"
         listing = podman(podman_cli, "ps", "--all", "--format", "{{.Names}}")
         assert f"sagelift-{result.handle.name}" not in listing.stdout.split()
-        record = json.loads((result.handle.record_dir / "job.json").read_text())
-        assert record["image"]["ref"] == os.environ["SAGELIFT_IMAGE_URI"]
+        record = records.read_record(result.handle.record_dir)
+        assert record.container is not None
+        assert record.container.ref == os.environ["SAGELIFT_IMAGE_URI"]
 
 
 def podman(cli: PodmanCLI, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ Real podman, a real registry with htpasswd auth standing in for ECR's, ECR's API
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import sagelift
-from sagelift import jobs
+from sagelift import jobs, records
 from sagelift.aws import AwsSettings, client
 from sagelift.backends.base import JobState
 from sagelift.images.base import BaseImage
@@ -163,7 +162,8 @@ def test_push_creates_the_repository_skips_a_present_tag_and_the_image_runs_back
     monkeypatch.setenv("SAGELIFT_AWS_REGION", region)
     result = jobs.run(jobs.load_spec(root, environ=clean_environ))
     assert result.status.state is JobState.COMPLETED, result.status.failure_reason
-    record = json.loads((result.handle.record_dir / "job.json").read_text())
-    assert record["image"]["ref"] == pushed.uri
+    record = records.read_record(result.handle.record_dir)
+    assert record.container is not None
+    assert record.container.ref == pushed.uri
     assert podman_cli.image_exists(pushed.uri)
     assert os.environ["SAGELIFT_IMAGE_URI"] == pushed.uri

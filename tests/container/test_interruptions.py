@@ -79,7 +79,7 @@ def test_checkpoints_written_before_an_interruption_survive_it(
     record_dir = records.find_record(project, "last")
     status = jobs.describe(project, record_dir.name)
     assert status.state is JobState.COMPLETED, status.failure_reason
-    assert json.loads((record_dir / "job.json").read_text())["backend"] == "container"
+    assert records.read_record(record_dir).backend == "container"
     reports = json.loads((record_dir / "interruptions.json").read_text())
     assert [r["verdict"] for r in reports] == ["resumed"], reports
     assert weights(status) == weights(plain.status)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sagelift import jobs
+from sagelift import jobs, records
 from sagelift.aws import AwsSettings, client
 from sagelift.data import dvc
 from sagelift.data.dvc import DirtyData
@@ -60,8 +60,8 @@ def test_a_clean_tracked_channel_runs_and_its_version_is_recorded(
     spec = jobs.load_spec(dvc_project, environ=clean_environ)
     result = jobs.run(spec, settings=jobs.load_settings(dvc_project, environ=clean_environ))
     assert result.ok, result.status.failure_reason
-    recorded = json.loads((result.handle.record_dir / "job.json").read_text())
-    version = recorded["data_versions"]["train"]
+    recorded = records.read_record(result.handle.record_dir)
+    version = recorded.data_versions["train"]
     assert version.endswith(".dir")
     assert version == dvc.version_of(dvc_project / "data" / "train").md5
 

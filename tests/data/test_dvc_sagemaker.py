@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from sagelift import jobs
+from sagelift import jobs, records
 from sagelift.aws import AwsSettings, client
+from sagelift.job import JobRecord
 from tests.aws_server import REGION
 from tests.conftest import FIXTURES, dump_toml
 
@@ -130,12 +131,13 @@ def dvc_push(project: Path, aws_settings: AwsSettings) -> None:
     )
 
 
-def submit(project: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The job's record and the request as the (moto) SageMaker API stored it."""
+def submit(project: Path) -> tuple[JobRecord, dict[str, Any]]:
+    """The job's record and the request as sent."""
     spec = jobs.load_spec(project, environ={})
     handle = jobs.submit(spec, settings=jobs.load_settings(project, environ={}))
-    record = json.loads((handle.record_dir / "job.json").read_text(encoding="utf-8"))
-    return record, record["request"]
+    record = records.read_record(handle.record_dir)
+    assert record.cloud is not None
+    return record, dict(record.cloud.request)
 
 
 def train_uri(request: dict[str, Any]) -> str:
@@ -162,8 +164,9 @@ def test_a_pushed_dvc_channel_reaches_the_job_with_0_bytes_from_the_client(
     # Not pushed yet: uploaded like any local channel, and the record says why.
     record, request = submit(cloud_project)
     assert sent.data_bytes() >= DATA_BYTES
-    assert record["data_sources"]["train"]["from"] == "upload"
-    assert "dvc push" in record["data_sources"]["train"]["reason"]
+    assert record.cloud is not None
+    assert record.cloud.data_sources["train"]["from"] == "upload"
+    assert "dvc push" in record.cloud.data_sources["train"]["reason"]
     assert "/data/" in train_uri(request)
 
     dvc_push(cloud_project, aws_settings)
@@ -171,23 +174,24 @@ def test_a_pushed_dvc_channel_reaches_the_job_with_0_bytes_from_the_client(
     record, request = submit(cloud_project)
 
     assert sent.data_bytes() == 0, sent.puts
-    version = record["data_versions"]["train"]
+    version = record.data_versions["train"]
+    assert record.cloud is not None
     assert version.endswith(".dir")
-    assert record["data_sources"]["train"] == {
+    assert record.cloud.data_sources["train"] == {
         "from": "dvc-remote",
         "uri": f"s3://{BUCKET}/sagelift/dvc/{version.removesuffix('.dir')}/",
         "version": version,
         "files": 3,
     }
-    stored = client("sagemaker", aws_settings).describe_training_job(TrainingJobName=record["name"])
-    assert train_uri(stored) == record["data_sources"]["train"]["uri"]
+    stored = client("sagemaker", aws_settings).describe_training_job(TrainingJobName=record.name)
+    assert train_uri(stored) == record.cloud.data_sources["train"]["uri"]
     train = cloud_project / "data" / "train"
     assert keys_under(aws_settings, train_uri(stored)) == {
         rel: (train / rel).read_bytes() for rel in ("a.bin", "b.bin", "sub/c.bin")
     }
 
     tracking = json.loads(
-        (cloud_project / ".sagelift" / "jobs" / record["name"] / "tracking.json").read_text()
+        (cloud_project / ".sagelift" / "jobs" / record.name / "tracking.json").read_text()
     )
     run = mlflow.tracking.MlflowClient(tracking_uri=tracking["uri"]).get_run(
         tracking["run"]["run_id"]

@@ -8,14 +8,13 @@ ECR's API is the moto server; a real registry with htpasswd auth (moto's ECR tok
 from __future__ import annotations
 
 import base64
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sagelift import jobs
+from sagelift import jobs, records
 from sagelift.aws import AwsSettings, client
 from sagelift.errors import ImageError
 from sagelift.images import service
@@ -135,9 +134,10 @@ def test_deps_image_is_built_and_pushed_once_and_pinned_in_the_request(
     tagged, _, digest = image.partition("@")
     assert tagged.startswith(f"{auth_registry.host}/{repository}:deps-")
     assert digest.startswith("sha256:")
-    record = json.loads((first.record_dir / "job.json").read_text(encoding="utf-8"))
-    assert (record["image"], record["image_digest"]) == (image, digest)
-    assert record["request"]["AlgorithmSpecification"]["TrainingImage"] == image
+    record = records.read_record(first.record_dir)
+    assert record.cloud is not None
+    assert (record.image_uri, record.image_digest) == (image, digest)
+    assert record.cloud.request["AlgorithmSpecification"]["TrainingImage"] == image
 
     # The registry serves that very manifest, and ECR's repository was created for it.
     tag = tagged.rpartition(":")[2]
@@ -170,8 +170,8 @@ def test_deps_image_is_built_and_pushed_once_and_pinned_in_the_request(
         )
         assert (len(engine.builds), len(engine.pushes)) == (1, 1)
         assert _stored(aws_settings, again.name)["AlgorithmSpecification"]["TrainingImage"] == image
-        rerecord = json.loads((again.record_dir / "job.json").read_text(encoding="utf-8"))
-        assert rerecord["image_digest"] == digest
+        rerecord = records.read_record(again.record_dir)
+        assert rerecord.image_digest == digest
 
 
 def test_a_failed_build_creates_no_job_and_uploads_nothing(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sagelift import jobs
+from sagelift import jobs, records
 from sagelift.aws import AwsSettings, client
 from sagelift.backends.sagemaker import SageMakerBackend
 from sagelift.backends.sagemaker.watch import Backoff
@@ -105,10 +105,11 @@ def test_submit_stores_the_request_field_by_field(
     keys = {t["Key"] for t in tags["Tags"]}
     assert {"sagelift:project", "sagelift:version"} <= keys
 
-    record = json.loads((handle.record_dir / "job.json").read_text(encoding="utf-8"))
-    assert record["backend"] == "sagemaker"
-    assert record["arn"] == stored["TrainingJobArn"]
-    assert record["request"]["Environment"] == {"SAGELIFT_BACKEND": "sagemaker"}
+    record = records.read_record(handle.record_dir)
+    assert record.cloud is not None
+    assert record.backend == "sagemaker"
+    assert record.cloud.arn == stored["TrainingJobArn"]
+    assert record.cloud.request["Environment"] == {"SAGELIFT_BACKEND": "sagemaker"}
     assert "testing" not in json.dumps(record)
 
 

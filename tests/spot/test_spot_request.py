@@ -13,6 +13,7 @@ from sagelift.backends.sagemaker.backend import spot_max_wait, with_bill
 from sagelift.backends.sagemaker.client import status_from_description
 from sagelift.backends.sagemaker.validation import validate_request
 from sagelift.errors import SpecError, UnsupportedFeature
+from sagelift.job import CloudJob
 from tests.sagemaker.test_request import ROOT, _request, _spec
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "requests" / "spot.json"
@@ -73,10 +74,11 @@ def test_spot_bill_from_describe_training_job():
         "BillableTimeInSeconds": 100,
         "ModelArtifacts": {"S3ModelArtifacts": "s3://b/p/output/wine-1/output/model.tar.gz"},
     }
-    job = {
-        "request": {"EnableManagedSpotTraining": True, "ResourceConfig": {"InstanceCount": 2}},
-        "hourly_price": 0.23,
-    }
+    job = CloudJob(
+        region="us-east-1",
+        request={"EnableManagedSpotTraining": True, "ResourceConfig": {"InstanceCount": 2}},
+        hourly_price=0.23,
+    )
     status = with_bill(status_from_description(description), job)
     assert status.billable_seconds == 100
     assert status.cost_usd == pytest.approx(100 * 2 * 0.23 / 3600)

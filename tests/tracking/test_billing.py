@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from sagelift import jobs, records
-from sagelift.backends.base import JobHandle, JobState, JobStatus, PreparedJob
+from sagelift.job import CloudJob, JobHandle, JobRecord, JobState, JobStatus, PreparedJob
 from sagelift.tracking import session
 from tests.conftest import MakeProject
 
@@ -27,17 +27,20 @@ def tracked_job(project: Path, name: str, environ: dict[str, str]) -> JobHandle:
     spec = jobs.load_spec(project, environ=environ)
     record_dir = records.jobs_root(project) / name
     created = records.now()
-    records.write_json_atomic(
-        record_dir / records.JOB_FILE,
-        {
-            "name": name,
-            "backend": "sagemaker",
-            "created_at": created.isoformat(),
-            "spec": records.spec_to_dict(spec),
-            "arn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
-            "image": IMAGE,
-            "code_digest": "c0de" * 16,
-        },
+    records.write_record(
+        record_dir,
+        JobRecord(
+            name=name,
+            backend="sagemaker",
+            created_at=created,
+            spec=spec,
+            image_uri=IMAGE,
+            code_digest="c0de" * 16,
+            cloud=CloudJob(
+                arn=f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+                region="us-east-1",
+            ),
+        ),
     )
     job = PreparedJob(
         spec=spec,
@@ -47,7 +50,7 @@ def tracked_job(project: Path, name: str, environ: dict[str, str]) -> JobHandle:
         region="us-east-1",
         settings=jobs.load_settings(project, environ=environ),
     )
-    assert session.begin(job, backend="sagemaker") == {}
+    assert session.begin(job) == {}
     return JobHandle(backend="sagemaker", name=name, record_dir=record_dir)
 
 
@@ -68,7 +71,8 @@ def ended(handle: JobHandle, **bill: Any) -> JobStatus:
 def metrics_of(handle: JobHandle, lines: list[str], status: JobStatus) -> dict[str, float]:
     import mlflow
 
-    spec = records.spec_from_dict(records.read_job(handle.record_dir)["spec"])
+    spec = records.read_record(handle.record_dir).spec
+    assert spec is not None
     run = session.finish(handle, status, spec=spec, lines=lines)
     assert run is not None
     got = mlflow.tracking.MlflowClient(tracking_uri=run.uri).get_run(run.run_id)

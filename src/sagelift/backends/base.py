@@ -1,16 +1,23 @@
-"""The Backend seam and the data that crosses it."""
+"""The Backend seam: what every backend does, what it can do, and one check of the latter.
+
+The job types that cross the seam live in :mod:`sagelift.job` (re-exported here).
+"""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import ClassVar, Protocol
 
-from sagelift.settings import Settings
-from sagelift.spec import JobSpec
+from sagelift.errors import UnsupportedFeature
+from sagelift.job import (
+    TERMINAL_STATES,
+    JobHandle,
+    JobState,
+    JobStatus,
+    PreparedJob,
+)
+from sagelift.spec import JobSpec, is_remote_uri
 
 __all__ = [
     "TERMINAL_STATES",
@@ -19,25 +26,15 @@ __all__ = [
     "JobHandle",
     "JobState",
     "JobStatus",
+    "LineSink",
     "PreparedJob",
+    "StatusSink",
+    "check_capabilities",
+    "required_capabilities",
 ]
 
-
-class JobState(str, enum.Enum):
-    """SageMaker's TrainingJobStatus values, shared by every backend."""
-
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_STATES
-
-
-TERMINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.STOPPED})
+LineSink = Callable[[str], None]
+StatusSink = Callable[[JobStatus], None]
 
 
 class Capability(str, enum.Enum):
@@ -47,54 +44,53 @@ class Capability(str, enum.Enum):
     REMOTE_CHANNELS = "remote-channels"
     MULTI_INSTANCE = "multi-instance"
     SPOT = "spot"
+    #: Spot interruptions rehearsed on this machine (``--simulate-interruptions``).
+    INTERRUPTION_REHEARSAL = "interruption-rehearsal"
+    #: The job runs elsewhere and outlives the client: Ctrl-C leaves it running unless the
+    #: user asked to stop it. Without it, Ctrl-C stops the job.
+    OUTLIVES_CLIENT = "outlives-client"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PreparedJob:
-    """A validated spec with its unique name and the directory holding its record."""
-
-    spec: JobSpec
-    name: str
-    record_dir: Path
-    created_at: datetime
-    region: str
-    settings: Settings
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobHandle:
-    backend: str
-    name: str
-    record_dir: Path
+_WHY: dict[Capability, tuple[str, str]] = {
+    Capability.SPOT: ("spot = true", "spot instances exist on SageMaker only: use an ml.* type"),
+    Capability.MULTI_INSTANCE: (
+        "instance_count > 1",
+        "run one instance here, or several on SageMaker with an ml.* instance type",
+    ),
+    Capability.GPU: ("a GPU", "use an instance type with a GPU"),
+    Capability.REMOTE_CHANNELS: ("an s3:// channel", "point the channel at a local directory"),
+    Capability.INTERRUPTION_REHEARSAL: (
+        "--simulate-interruptions",
+        "rehearse interruptions with instance_type = 'local' first; on SageMaker real spot "
+        "capacity decides",
+    ),
+}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobStatus:
-    """A snapshot of a job, as ``sagelift describe`` shows it."""
+def required_capabilities(spec: JobSpec) -> frozenset[Capability]:
+    """What running ``spec`` needs of a backend, read off the spec alone (pure)."""
+    needed = set()
+    if spec.spot:
+        needed.add(Capability.SPOT)
+    if spec.instance_count > 1:
+        needed.add(Capability.MULTI_INSTANCE)
+    if spec.instance_type == "local_gpu":
+        needed.add(Capability.GPU)
+    if any(is_remote_uri(c.uri) for c in spec.channels):
+        needed.add(Capability.REMOTE_CHANNELS)
+    if spec.interruptions:
+        needed.add(Capability.INTERRUPTION_REHEARSAL)
+    return frozenset(needed)
 
-    name: str
-    backend: str
-    state: JobState
-    secondary_status: str
-    failure_reason: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    exit_code: int | None = None
-    model_artifacts: str | None = None
-    output_artifacts: str | None = None
-    transitions: tuple[tuple[str, datetime], ...] = ()
-    notes: tuple[str, ...] = ()
-    training_seconds: int | None = None
-    billable_seconds: int | None = None
-    cost_usd: float | None = None
 
-    @property
-    def duration(self) -> float | None:
-        if self.started_at is None:
-            return None
-        end = self.ended_at or datetime.now(self.started_at.tzinfo)
-        return (end - self.started_at).total_seconds()
+def check_capabilities(backend: Backend, spec: JobSpec) -> None:
+    """Raise UnsupportedFeature (exit 2) for the first thing ``spec`` needs that ``backend``
+    cannot do; run before the backend's own ``check``."""
+    for capability in sorted(required_capabilities(spec) - backend.capabilities):
+        what, hint = _WHY.get(capability, (capability.value, "choose another backend"))
+        raise UnsupportedFeature(
+            f"{what} is not available on the {backend.name} backend", hint=hint
+        )
 
 
 class Backend(Protocol):
@@ -113,6 +109,16 @@ class Backend(Protocol):
 
     def logs(self, handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
         """The job's output lines; with ``follow``, until the job ends."""
+
+    def watch(
+        self,
+        handle: JobHandle,
+        *,
+        on_line: LineSink | None = None,
+        on_status: StatusSink | None = None,
+    ) -> JobStatus:
+        """Follow the job to its end: each output line to ``on_line``, each new status (state
+        or secondary status) to ``on_status``; returns the terminal status."""
 
     def stop(self, handle: JobHandle) -> None:
         """Ask the job to stop: SIGTERM, then SIGKILL after the spec's grace period."""

@@ -1,10 +1,11 @@
-"""The container backend: the local backend's staging and supervisor, the job inside an image.
+"""The container backend: jobs supervised on this machine, each inside an image.
 
 ``submit`` makes the image ready (``image.uri``, or the ``deps`` image built from the
 requirements once and reused by its content tag), then stages ``/opt/ml`` exactly as the local
-backend does. The supervisor runs ``python -m sagelift.backends.container_run PLAN``, which
-runs the container the way SageMaker does (host network, hostname ``algo-1``, the layout on
-``/opt/ml``), stops it with SIGTERM then SIGKILL, and removes it afterwards.
+backend does (both compose ``sagelift.backends.host.HostJobs``). The supervisor runs
+``python -m sagelift.backends.container_run PLAN``, which runs the container the way SageMaker
+does (host network, hostname ``algo-1``, the layout on ``/opt/ml``), stops it with SIGTERM then
+SIGKILL, and removes it afterwards.
 
 The launcher is not taken from the image: this sagelift package is mounted read-only at
 ``/opt/sagelift/sagelift``, so any image with ``python3`` (3.10+) runs jobs.
@@ -16,16 +17,28 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from sagelift import records
-from sagelift.backends.base import Capability, JobHandle, PreparedJob
-from sagelift.backends.local import LocalBackend
+from sagelift.backends.base import (
+    Capability,
+    JobHandle,
+    JobStatus,
+    LineSink,
+    PreparedJob,
+    StatusSink,
+)
+from sagelift.backends.host import HostJobs
+from sagelift.backends.local import HOST_CAPABILITIES, check_host_paths, code_digest_of
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
-from sagelift.errors import ImageError, InfrastructureError, UnsupportedFeature
+from sagelift.errors import InfrastructureError, UnsupportedFeature
+from sagelift.job import ContainerImage
+from sagelift.package import package_dir
+from sagelift.runtime.cli import launcher_args
 from sagelift.spec import JobSpec
 
 __all__ = [
@@ -96,23 +109,17 @@ def container_name(job_name: str) -> str:
     return f"sagelift-{job_name}"
 
 
-def launcher_args(spec: JobSpec) -> tuple[str, ...]:
-    """The launcher's arguments inside the container (after ``python3 -c BOOTSTRAP``)."""
-    args = [
-        "--root",
-        str(CONTAINER_ROOT),
-        "--max-runtime",
-        str(spec.max_runtime),
-        "--grace",
-        str(spec.stop_grace),
-        "--bind-opt-ml",
-        "off",
-        "--status-file",
-        f"{STATE_DIR}/launcher-status.json",
-        "--python",
-        "python3",
-    ]
-    args += spec.entry_point.launcher_arguments()
+def container_args(spec: JobSpec) -> tuple[str, ...]:
+    """The container's arguments: ``python3 -c BOOTSTRAP`` and the launcher's own."""
+    args = launcher_args(
+        spec.entry_point.launcher_arguments(),
+        root=CONTAINER_ROOT,
+        max_runtime=spec.max_runtime,
+        grace=spec.stop_grace,
+        bind_opt_ml="off",
+        status_file=f"{STATE_DIR}/launcher-status.json",
+        python="python3",
+    )
     return ("-c", BOOTSTRAP, *args)
 
 
@@ -132,7 +139,7 @@ def container_run(
         cli=cli,
         image=image,
         name=container_name(job.name),
-        args=launcher_args(spec),
+        args=container_args(spec),
         env={
             **spec.environment,
             "SAGELIFT_BACKEND": ContainerBackend.name,
@@ -161,20 +168,22 @@ def gpu_obstacle(cli: str, *, num_gpus: int, cdi_dirs: tuple[Path, ...] = CDI_DI
     return None
 
 
-class ContainerBackend(LocalBackend):
+class ContainerBackend:
     """Runs the job in a container image on this machine (podman or docker)."""
 
     name: ClassVar[str] = "container"
-    channel_overlays: ClassVar[bool] = False
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.DETACH, Capability.CHECKPOINTS, Capability.GPU}
-    )
+    capabilities: ClassVar[frozenset[Capability]] = HOST_CAPABILITIES
+
+    def __init__(self) -> None:
+        self.host = HostJobs(self.name)
 
     def check(self, spec: JobSpec) -> None:
-        """As the local backend, plus: a container CLI is installed, GPUs are passed through
-        for ``local_gpu``. ``opt_ml`` does not apply: the container always has /opt/ml."""
+        """Paths as on the host, a container CLI installed, GPUs passed through for
+        ``local_gpu``. ``opt_ml`` and ``dependencies`` do not apply: the container always has
+        /opt/ml and the image holds the dependencies."""
         from sagelift.images.commands import INSTALL_HINT
 
+        check_host_paths(spec)
         if not any(shutil.which(name) for name in ("podman", "docker")):
             raise InfrastructureError(
                 "the container backend needs podman or docker, and neither is installed",
@@ -189,11 +198,10 @@ class ContainerBackend(LocalBackend):
                     hint="use instance_type = 'local', or install the NVIDIA Container Toolkit "
                     "(nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml) on a GPU machine",
                 )
-            spec = replace(spec, instance_type="local")
-        super().check(replace(spec, opt_ml="off"))
 
     def submit(self, job: PreparedJob) -> JobHandle:
-        """Make the image ready (build or pull when missing), record it, then run as local."""
+        """Make the image ready (build or pull when missing), record it, then run the
+        container under a supervisor on this machine."""
         from sagelift.images.service import container_cli_for, local_image
 
         cli = container_cli_for(job.settings.image)
@@ -201,35 +209,48 @@ class ContainerBackend(LocalBackend):
             "gpu" if job.spec.instance_type == "local_gpu" else "cpu"
         )
         image = local_image(job.spec, job.settings, cli, accelerator=accelerator)
-        data = records.read_job(job.record_dir)
-        data["image"] = {"ref": image.ref, "id": image.image_id, "mode": image.mode}
-        data["container_cli"] = cli.name
-        records.write_json_atomic(job.record_dir / records.JOB_FILE, data)
-        (job.record_dir / HOST_STATE_DIR).mkdir(exist_ok=True)
-        # The image holds the dependencies: no host environment is built for them.
-        return super().submit(replace(job, spec=replace(job.spec, dependencies="current")))
-
-    def launcher_command(
-        self, job: PreparedJob, layout: TrainingLayout, status_file: Path, python: str
-    ) -> list[str]:
-        import sagelift
-
-        data = records.read_job(job.record_dir)
-        try:
-            image, cli = data["image"]["ref"], data["container_cli"]
-        except KeyError:
-            raise ImageError(
-                f"job {job.name}: no image recorded", hint="submit the job through sagelift"
-            ) from None
-        plan = container_run(
-            job=job,
-            cli=cli,
-            image=image,
-            layout=layout,
-            status_file=status_file,
-            package_dir=Path(sagelift.__file__).resolve().parent,
+        recorded = ContainerImage(
+            ref=image.ref, image_id=image.image_id, mode=image.mode, cli=cli.name
         )
-        path = job.record_dir / PLAN_FILE
-        path.write_text(plan.to_json(), encoding="utf-8")
-        os.chmod(path, 0o600)
-        return [sys.executable, "-m", "sagelift.backends.container_run", str(path)]
+        records.update_record(
+            job.record_dir,
+            container=recorded,
+            image_uri=image.ref,
+            image_digest=image.image_id,
+            code_digest=code_digest_of(job.spec),
+        )
+        (job.record_dir / HOST_STATE_DIR).mkdir(exist_ok=True)
+
+        def command(job: PreparedJob, layout: TrainingLayout, status_file: Path) -> list[str]:
+            plan = container_run(
+                job=job,
+                cli=cli.name,
+                image=recorded.ref,
+                layout=layout,
+                status_file=status_file,
+                package_dir=package_dir(),
+            )
+            path = job.record_dir / PLAN_FILE
+            path.write_text(plan.to_json(), encoding="utf-8")
+            os.chmod(path, 0o600)
+            return [sys.executable, "-m", "sagelift.backends.container_run", str(path)]
+
+        return self.host.submit(job, command=command, overlays={}, env=job.spec.environment)
+
+    def describe(self, handle: JobHandle) -> JobStatus:
+        return self.host.describe(handle)
+
+    def logs(self, handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
+        return self.host.logs(handle, follow=follow)
+
+    def watch(
+        self,
+        handle: JobHandle,
+        *,
+        on_line: LineSink | None = None,
+        on_status: StatusSink | None = None,
+    ) -> JobStatus:
+        return self.host.watch(handle, on_line=on_line, on_status=on_status)
+
+    def stop(self, handle: JobHandle) -> None:
+        self.host.stop(handle)

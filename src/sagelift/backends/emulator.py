@@ -18,14 +18,13 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sagelift import records
 from sagelift.aws import AwsSettings
-from sagelift.backends.artifacts import aws_to_dict
-from sagelift.backends.base import JobHandle, JobState, JobStatus
-from sagelift.backends.local import LAYOUT_DIR, start_supervisor
+from sagelift.backends.host import LAUNCHER_STATUS, LAYOUT_DIR, start_supervisor
 from sagelift.contract.config_files import (
     ChannelConfig,
     render_checkpoint_config,
@@ -35,6 +34,7 @@ from sagelift.contract.config_files import (
 )
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError, UnsupportedFeature
+from sagelift.job import CloudJob, JobHandle, JobRecord, JobState, JobStatus, LocalRun
 from sagelift.runtime.bundle import BUNDLE_NAME
 from sagelift.shipping import CODE_CHANNEL
 from sagelift.spec import JobSpec
@@ -157,39 +157,51 @@ def submit_request(
         created_at=created,
         transitions=(("Starting", created),),
     )
-    run = {
-        "layout_root": str(layout.root),
-        "launcher": argv,
-        "launcher_status": str(record / "launcher-status.json"),
-        "env": {
+    max_runtime = int((request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 86400))
+    run = LocalRun(
+        layout_root=layout.root,
+        launcher=tuple(argv),
+        launcher_status=record / LAUNCHER_STATUS,
+        env={
             **{str(k): str(v) for k, v in (request.get("Environment") or {}).items()},
             "SAGEMAKER_BASE_DIR": str(layout.root),
             "TRAINING_JOB_NAME": name,
             "SAGELIFT_BACKEND": "emulator",
             "SAGELIFT_JOB_NAME": name,
         },
-        "artifacts_dir": str(record / "tmp" / "output"),
-        "output_uri": f"{output_path}/{name}/output",
-        "checkpoint_path": checkpoint["S3Uri"] if checkpoint else None,
-        "aws": aws_to_dict(aws),
-    }
+        artifacts_dir=record / "tmp" / "output",
+        output_uri=f"{output_path}/{name}/output",
+        checkpoint_path=checkpoint["S3Uri"] if checkpoint else None,
+        max_runtime=max_runtime,
+        aws=aws,
+    )
+    code_uri = channels.get(CODE_CHANNEL, ("", None))[0].rstrip("/")
+    job = JobRecord(
+        name=name,
+        backend=BACKEND,
+        created_at=created,
+        # The request's stopping condition is what the job obeys.
+        spec=None if spec is None else replace(spec, max_runtime=max_runtime),
+        data_versions=dict(data_versions or {}),
+        code_digest=code_uri.rsplit("/", 1)[-1] if code_uri else None,
+        image_uri=(request.get("AlgorithmSpecification") or {}).get("TrainingImage"),
+        emulates="sagemaker",
+        run=run,
+        cloud=CloudJob(
+            arn=request.get("TrainingJobArn"), region=aws.region or "", request=dict(request)
+        ),
+    )
     try:
-        _stage_and_record(
+        _stage(
             request,
             record=record,
             layout=layout,
             status=status,
             channels=channels,
             checkpoint=checkpoint,
-            run=run,
             aws=aws,
         )
-        job = records.read_job(record)
-        if spec is not None:
-            # The request's stopping condition is what the job obeys.
-            job["spec"] = {**records.spec_to_dict(spec), **job["spec"]}
-        job.update(_provenance(request, channels), data_versions=dict(data_versions or {}))
-        records.write_json_atomic(record / records.JOB_FILE, job)
+        records.write_record(record, job)
         start_supervisor(record)
     except BaseException:
         shutil.rmtree(record, ignore_errors=True)
@@ -197,22 +209,7 @@ def submit_request(
     return JobHandle(backend=BACKEND, name=name, record_dir=record)
 
 
-def _provenance(
-    request: Mapping[str, Any], channels: Mapping[str, tuple[str, ChannelConfig]]
-) -> dict[str, Any]:
-    """What the request says about where the job came from, for its record."""
-    code_uri = channels.get(CODE_CHANNEL, ("", None))[0].rstrip("/")
-    found: dict[str, Any] = {
-        "emulates": "sagemaker",
-        "image": (request.get("AlgorithmSpecification") or {}).get("TrainingImage"),
-        "code_digest": code_uri.rsplit("/", 1)[-1] if code_uri else None,
-    }
-    if request.get("TrainingJobArn"):
-        found["arn"] = request["TrainingJobArn"]
-    return found
-
-
-def _stage_and_record(
+def _stage(
     request: Mapping[str, Any],
     *,
     record: Path,
@@ -220,7 +217,6 @@ def _stage_and_record(
     status: JobStatus,
     channels: Mapping[str, tuple[str, ChannelConfig]],
     checkpoint: Mapping[str, Any] | None,
-    run: dict[str, Any],
     aws: AwsSettings,
 ) -> None:
     records.write_status(record, status)
@@ -248,16 +244,4 @@ def _stage_and_record(
             if checkpoint
             else None
         ),
-    )
-    max_runtime = (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 86400)
-    records.write_json_atomic(
-        record / records.JOB_FILE,
-        {
-            "name": run["env"]["SAGELIFT_JOB_NAME"],
-            "backend": BACKEND,
-            "created_at": status.created_at.isoformat(),
-            "spec": {"max_runtime": max_runtime},
-            "request": dict(request),
-            "run": run,
-        },
     )

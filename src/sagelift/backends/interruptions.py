@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from sagelift.spec import DEFAULT_INTERVAL, InterruptionPlan, parse_interrupt_times
+
 __all__ = [
     "DEFAULT_INTERVAL",
     "Attempt",
@@ -25,40 +27,8 @@ __all__ = [
     "progress_of",
 ]
 
-#: Seconds into each attempt when no times are given.
-DEFAULT_INTERVAL = 10.0
-
 _RESUMING = re.compile(r"resum|restor|load|checkpoint", re.IGNORECASE)
 _PROGRESS = re.compile(r"\b(?:epoch|step|iteration|iter)\b\s*[=:]?\s*(\d+)", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InterruptionPlan:
-    """Interrupt each attempt ``after[i]`` seconds after it starts training, then let it finish."""
-
-    after: tuple[float, ...]
-
-    @property
-    def count(self) -> int:
-        return len(self.after)
-
-
-def parse_interrupt_times(count: int, at: str | None, default_interval: float) -> InterruptionPlan:
-    """``--simulate-interruptions N`` with ``--interrupt-at 5,12`` (seconds into each attempt).
-
-    Without ``at`` every attempt is interrupted ``default_interval`` seconds in.
-    Raises ValueError on a malformed or mismatched list.
-    """
-    if count < 0:
-        raise ValueError("the number of interruptions cannot be negative")
-    if at is None:
-        return InterruptionPlan(after=(default_interval,) * count)
-    times = tuple(float(part) for part in at.split(",") if part.strip())
-    if any(t <= 0 for t in times):
-        raise ValueError("interruption times must be positive seconds")
-    if count and len(times) != count:
-        raise ValueError(f"{count} interruptions but {len(times)} times given")
-    return InterruptionPlan(after=times)
 
 
 def progress_of(line: str) -> int | None:

@@ -10,7 +10,6 @@ it forwards the signal to the launcher, which gives the script its grace period.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -26,10 +25,11 @@ from typing import Any
 
 from sagelift import records
 from sagelift.backends import artifacts
-from sagelift.backends.base import JobState, JobStatus
 from sagelift.backends.interruptions import Attempt, analyse
 from sagelift.contract.layout import TrainingLayout
-from sagelift.errors import SageliftError
+from sagelift.errors import BackendError, SageliftError
+from sagelift.job import JobState, JobStatus, LocalRun
+from sagelift.runtime.status import read_status as read_launch_status
 from sagelift.spec import is_remote_uri
 
 __all__ = ["main"]
@@ -44,9 +44,13 @@ FAILURE_REASON_LIMIT = 1024
 class Supervisor:
     def __init__(self, record_dir: Path) -> None:
         self.record_dir = record_dir
-        self.job: dict[str, Any] = records.read_job(record_dir)
-        self.run: dict[str, Any] = self.job["run"]
-        self.layout = TrainingLayout(Path(self.run["layout_root"]))
+        self.record = records.read_record(record_dir)
+        if self.record.run is None:
+            raise BackendError(
+                f"job {self.record.name} has no run plan", hint="submit the job through sagelift"
+            )
+        self.run: LocalRun = self.record.run
+        self.layout = TrainingLayout(self.run.layout_root)
         self.status = records.read_status(record_dir)
         self.process: subprocess.Popen[bytes] | None = None
         self.stop_requested = threading.Event()
@@ -68,7 +72,7 @@ class Supervisor:
 
     def execute(self) -> int:
         """Run the job, restarting it after each planned interruption; returns the exit code."""
-        plan: list[float] = list(self.run.get("interruptions", []))
+        plan = list(self.run.interruptions)
         self.save(records.advance(self.status, "Training", started_at=records.now()))
         for index in range(len(plan) + 1):
             interrupt_after = plan[index] if index < len(plan) else None
@@ -88,7 +92,7 @@ class Supervisor:
         log_path = self.record_dir / records.LOG_FILE
         offset = log_path.stat().st_size if log_path.exists() else 0
         with open(log_path, "ab", buffering=0) as log_file:
-            self.process = _start(self.run["launcher"], self.run, log_file)
+            self.process = _start(self.run, log_file)
             if self.stop_requested.is_set():
                 self.process.send_signal(signal.SIGTERM)
             self.done.clear()
@@ -132,7 +136,8 @@ class Supervisor:
             self.layout.code_dir,
         ):
             shutil.rmtree(directory, ignore_errors=True)
-        spec = records.spec_from_dict(self.job["spec"])
+        spec = self.record.spec
+        assert spec is not None  # interruptions are rehearsed for project jobs only
         names = tuple(c.name for c in spec.channels)
         for directory in self.layout.directories(names):
             directory.mkdir(parents=True, exist_ok=True)
@@ -140,10 +145,10 @@ class Supervisor:
         stage_inputs(
             spec,
             self.layout,
-            artifacts.aws_from_dict(self.run.get("aws")),
-            checkpoint_path=self.run.get("checkpoint_path"),
+            self.run.aws,
+            checkpoint_path=self.run.checkpoint_path,
             # The launcher mounts these afresh, with an empty writable layer.
-            skip_channels=set(_overlaid(self.run["launcher"])),
+            skip_channels=set(self.run.overlay_channels),
         )
         self.save(records.advance(self.status, "Training"))
 
@@ -152,14 +157,14 @@ class Supervisor:
             self.sync_checkpoints()
 
     def sync_checkpoints(self) -> None:
-        target = self.run.get("checkpoint_path")
+        target = self.run.checkpoint_path
         if target:
             try:
                 if is_remote_uri(target):
                     artifacts.sync_checkpoints_remote(
                         self.layout.checkpoint_dir,
                         target,
-                        artifacts.aws_from_dict(self.run.get("aws")),
+                        self.run.aws,
                     )
                 else:
                     artifacts.sync_checkpoints_out(self.layout.checkpoint_dir, Path(target))
@@ -167,8 +172,8 @@ class Supervisor:
                 log.warning("checkpoint sync to %s failed: %s", target, exc)
 
     def finish(self, returncode: int) -> None:
-        launcher = _read_launcher_status(Path(self.run["launcher_status"]))
-        state_name = launcher.get("state")
+        launcher = read_launch_status(self.run.launcher_status)
+        state_name = None if launcher is None else launcher.state
         if self.stop_requested.is_set() or state_name == "Stopped":
             state, secondary = JobState.STOPPED, "Stopped"
         elif state_name == "MaxRuntimeExceeded":
@@ -181,12 +186,10 @@ class Supervisor:
         if state is JobState.FAILED:
             reason = _failure_reason(self.layout, returncode)
         elif secondary == "MaxRuntimeExceeded":
-            reason = (
-                f"Training job exceeded MaxRuntimeInSeconds ({self.job['spec']['max_runtime']} s)"
-            )
+            reason = f"Training job exceeded MaxRuntimeInSeconds ({self.run.max_runtime} s)"
         notes = list(self.status.notes)
-        if launcher.get("opt_ml", "").startswith("unavailable"):
-            notes.append(f"/opt/ml {launcher['opt_ml']}")
+        if launcher is not None and launcher.opt_ml.startswith("unavailable"):
+            notes.append(f"/opt/ml {launcher.opt_ml}")
         if len(self.attempts) > 1:
             notes += self.interruption_notes()
 
@@ -195,13 +198,13 @@ class Supervisor:
         model: Path | str | None = None
         output: Path | str | None = None
         if state is not JobState.FAILED:
-            model, output = artifacts.pack_outputs(self.layout, Path(self.run["artifacts_dir"]))
-            if self.run.get("output_uri"):
+            model, output = artifacts.pack_outputs(self.layout, self.run.artifacts_dir)
+            if self.run.output_uri:
                 try:
                     model, output = artifacts.upload_outputs(
                         (model, output),
-                        self.run["output_uri"],
-                        artifacts.aws_from_dict(self.run.get("aws")),
+                        self.run.output_uri,
+                        self.run.aws,
                     )
                 except SageliftError as exc:
                     model = output = None
@@ -242,14 +245,6 @@ class Supervisor:
             + ("" if r.lost_seconds is None else f"; {r.lost_seconds:.1f} s of work lost")
             for r in reports
         ]
-
-
-def _overlaid(argv: list[str]) -> list[str]:
-    return [
-        argv[i + 1].partition("=")[0]
-        for i, arg in enumerate(argv[:-1])
-        if arg == "--overlay-channel"
-    ]
 
 
 def _count_files(directory: Path) -> int:
@@ -295,9 +290,10 @@ class _Forked:
 LAUNCHER_PREFIX = [sys.executable, "-m", "sagelift.runtime"]
 
 
-def _start(argv: list[str], run: dict[str, Any], log_file: Any) -> Any:
+def _start(run: LocalRun, log_file: Any) -> Any:
     """Start the launcher, in a fork when it is this Python's ``sagelift.runtime``."""
-    env = {**os.environ, **run["env"]}
+    argv = list(run.launcher)
+    env = {**os.environ, **run.env}
     if argv[:3] == LAUNCHER_PREFIX and threading.active_count() == 1:
         from sagelift.runtime import cli as launcher_cli
 
@@ -305,7 +301,7 @@ def _start(argv: list[str], run: dict[str, Any], log_file: Any) -> Any:
         if pid == 0:  # pragma: no cover - the child never returns
             code = 1
             try:
-                os.chdir(run["layout_root"])
+                os.chdir(run.layout_root)
                 os.environ.clear()
                 os.environ.update(env)
                 devnull = os.open(os.devnull, os.O_RDONLY)
@@ -327,16 +323,8 @@ def _start(argv: list[str], run: dict[str, Any], log_file: Any) -> Any:
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env=env,
-        cwd=run["layout_root"],
+        cwd=run.layout_root,
     )
-
-
-def _read_launcher_status(path: Path) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data
 
 
 def _failure_reason(layout: TrainingLayout, returncode: int) -> str:

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from sagelift import jobs, records
-from sagelift.backends.base import JobHandle, JobState, JobStatus
+from sagelift.backends.base import Capability
 from sagelift.cli import image_commands, price_commands, render, setup_commands
 from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scalar
 from sagelift.errors import UsageError
+from sagelift.job import JobHandle, JobState, JobStatus
 from sagelift.settings import settings_from_config
 from sagelift.spec import parse_job_spec
 
@@ -104,72 +105,52 @@ def cmd_run(args: argparse.Namespace, project: Path) -> int:
         return 0
     if not args.quiet:
         render.line(f"sagelift: job {handle.name} started ({spec.entry_point.describe()})")
-    if handle.backend == "sagemaker":
-        status = _watch_remote(handle, quiet=args.quiet, stop=args.stop_on_interrupt)
-    else:
-        status = _follow(handle)
+    remote = Capability.OUTLIVES_CLIENT in jobs.capabilities_of(handle)
+    status = _follow(
+        handle,
+        show_status=remote and not args.quiet,
+        keep_running=remote and not args.stop_on_interrupt,
+    )
     if not args.quiet or status.state is not JobState.COMPLETED:
         render.status_summary(status)
     return _exit_code(status)
 
 
-def _follow(handle: JobHandle) -> JobStatus:
-    """Stream the job to the end; Ctrl-C stops it cleanly and keeps streaming until it ends."""
-    sink: Callable[[str], object] | None = None
-    if (handle.record_dir / jobs.TRACKING_FILE).exists():
-        from sagelift.tracking.session import sink_for
-
-        sink = sink_for(handle)
-    shown = 0
-    while True:
-        skip = shown  # after an interrupt the log is read again from its start
-        try:
-            for text in jobs.stream(handle, follow=True):
-                if skip:
-                    skip -= 1
-                    continue
-                render.out(text)
-                if sink is not None:
-                    sink(text)
-                shown += 1
-            return jobs.wait(handle)
-        except KeyboardInterrupt:
-            # Further Ctrl-C are ignored while the job winds down.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            render.line(
-                f"\nsagelift: stopping {handle.name}: SIGTERM to the script, SIGKILL after its "
-                "grace period"
-            )
-            jobs.stop(handle)
-
-
-def _watch_remote(handle: JobHandle, *, quiet: bool, stop: bool) -> JobStatus:
-    """Follow a remote job; Ctrl-C leaves it running (or stops it with ``stop``)."""
-    from sagelift.backends import get_backend
+def _follow(handle: JobHandle, *, show_status: bool, keep_running: bool) -> JobStatus:
+    """Stream the job to its end. Ctrl-C stops it cleanly and keeps streaming until it ends;
+    with ``keep_running`` (a job that outlives this process), Ctrl-C leaves it running."""
 
     def on_status(status: JobStatus) -> None:
-        if not quiet:
-            render.line(f"sagelift: {status.state.value} - {status.secondary_status}")
+        render.line(f"sagelift: {status.state.value} - {status.secondary_status}")
 
-    backend: Any = get_backend(handle.backend)
+    shown = 0
+    skip = 0
+
+    def on_line(text: str) -> None:
+        nonlocal shown, skip
+        if skip:  # after an interrupt the log is read again from its start
+            skip -= 1
+            return
+        render.out(text)
+        shown += 1
+
     try:
-        status: JobStatus = backend.watch(handle, on_line=render.out, on_status=on_status)
-        if (handle.record_dir / jobs.TRACKING_FILE).exists():
-            from sagelift.tracking.session import finish_job
-
-            finish_job(handle, status)
-        return status
+        return jobs.wait(handle, on_line=on_line, on_status=on_status if show_status else None)
     except KeyboardInterrupt:
+        # Further Ctrl-C are ignored while the job winds down.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if not stop:
-            render.line(f"\nsagelift: job {handle.name} keeps running on SageMaker")
+        if keep_running:
+            render.line(f"\nsagelift: job {handle.name} keeps running")
             render.line(f"  follow: sagelift logs -f {handle.name}")
             render.line(f"  stop:   sagelift stop {handle.name}")
             raise SystemExit(EXIT_STOPPED) from None
-        render.line(f"\nsagelift: stopping {handle.name} on SageMaker")
+        render.line(
+            f"\nsagelift: stopping {handle.name}: SIGTERM to the script, SIGKILL after its "
+            "grace period"
+        )
         jobs.stop(handle)
-        final: JobStatus = backend.watch(handle, on_line=render.out)
-        return final
+        skip = shown
+        return jobs.wait(handle, on_line=on_line)
 
 
 def _exit_code(status: JobStatus) -> int:
@@ -224,7 +205,7 @@ def cmd_ls(args: argparse.Namespace, project: Path) -> int:
             s.backend,
             render.when(s.created_at),
             render.seconds(s.duration),
-            _run_link(project, s.name),
+            _run_link(records.jobs_root(project) / s.name),
         ]
         for s in statuses
     ]
@@ -262,10 +243,10 @@ def cmd_stop(args: argparse.Namespace, project: Path) -> int:
     return 0
 
 
-def _run_link(project: Path, name: str) -> str:
+def _run_link(record_dir: Path) -> str:
     from sagelift.tracking.session import run_info
 
-    run = run_info(records.find_record(project, name))
+    run = run_info(record_dir)
     if run is None:
         return "-"
     return run.link or f"{run.uri} run {run.run_id}"

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from sagelift.aws import resolve_region
 from sagelift.cli import render
 from sagelift.errors import UsageError
 
@@ -133,12 +134,8 @@ def _build(spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"]
 def _push(spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"]) -> int:
     from sagelift.images.service import push_for_spec
 
-    region = (
-        settings.aws.region
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1"
-    )
+    region = resolve_region(settings.aws, required=True)
+    assert region is not None
     pushed = push_for_spec(spec, settings, region=region, accelerator=accelerator)
     built = "built" if pushed.built else "exists already; build skipped"
     if pushed.pushed:

@@ -7,9 +7,9 @@ import difflib
 import sys
 from typing import NoReturn
 
-from sagelift import __version__
 from sagelift.cli import image_commands, price_commands, setup_commands
 from sagelift.errors import UsageError
+from sagelift.package import VERSION
 
 __all__ = ["build_parser"]
 
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sagelift",
         description="Run a training project, unmodified, as a SageMaker training job.",
     )
-    parser.add_argument("--version", action="version", version=f"sagelift {__version__}")
+    parser.add_argument("--version", action="version", version=f"sagelift {VERSION}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument(
         "-C", "--project", default=".", metavar="DIR", help="project directory (default: .)"

@@ -76,9 +76,9 @@ def status_summary(status: JobStatus) -> None:
 
 
 def status_dict(status: JobStatus) -> dict[str, Any]:
-    from sagelift.records import status_to_dict
+    from sagelift.records import status_as_dict
 
-    return status_to_dict(status)
+    return status_as_dict(status)
 
 
 def describe(status: JobStatus) -> None:

@@ -127,7 +127,7 @@ def feed_for_job(spec: JobSpec, record_dir: Path, *, s3: Any, root_uri: str) -> 
     ``data_versions``); a job without DVC channels is returned unchanged, dvc not imported."""
     from sagelift import records
 
-    versions = records.read_job(record_dir).get("data_versions") or {}
+    versions = records.read_record(record_dir).data_versions
     if not versions:
         return RemoteFeed(spec=spec, fed=(), uploads={})
     return feed_from_remote(spec, versions, s3=s3, root_uri=root_uri)

@@ -82,10 +82,10 @@ def tree_digest(root: Path, *, ignore: Callable[[Path], bool] | None = None) -> 
 
 def launcher_version(package_dir: Path | None = None) -> str:
     """``<sagelift version>+<digest[:12]>`` of the sagelift package shipped into images."""
-    import sagelift
+    from sagelift import package
 
-    directory = package_dir or Path(sagelift.__file__).parent
-    return f"{sagelift.__version__}+{tree_digest(directory, ignore=_not_source)[:12]}"
+    directory = package_dir or package.package_dir()
+    return f"{package.VERSION}+{tree_digest(directory, ignore=_not_source)[:12]}"
 
 
 def ensure_deps_image(
@@ -107,9 +107,9 @@ def ensure_deps_image(
     Raises ImageError on download or build failures.
     """
     wheels = _wheels(requirements, base, cache_dir, pip_env, runner)
-    import sagelift
+    from sagelift import package
 
-    source = package_dir or Path(sagelift.__file__).parent
+    source = package_dir or package.package_dir()
     inputs = DepsImageInputs(
         base_ref=base.ref,
         base_id=base.image_id,

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sagelift.aws import AwsSettings, session
-from sagelift.errors import ConfigError
+from sagelift.aws import AwsSettings, resolve_region
 from sagelift.provision.apply import AccountClients, Identity, apply_plan, caller_identity, observe
 from sagelift.provision.plan import Plan, SetupOptions, plan_setup, plan_teardown
 from sagelift.provision.policies import ResourceNames, default_names
@@ -47,13 +46,9 @@ def job_region(aws: AwsSettings) -> str:
 
     Raises ConfigError when neither names one.
     """
-    region = aws.region or session(aws).region_name
-    if not region:
-        raise ConfigError(
-            "no AWS region: setup needs one for the bucket, repository and jobs",
-            hint='set aws.region in sagelift.toml (or AWS_REGION), e.g. aws.region = "eu-west-1"',
-        )
-    return str(region)
+    region = resolve_region(aws, required=True)
+    assert region is not None
+    return region
 
 
 def _names(settings: Settings, project: str, account: str, region: str) -> ResourceNames:

@@ -23,7 +23,7 @@ __all__ = ["BUNDLE_NAME", "Bundle", "build_bundle", "bundle_members"]
 BUNDLE_NAME = "sagelift_runtime.pyz"
 SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-_PACKAGE_FILES = ("__init__.py", "errors.py", "packaging.py")
+_PACKAGE_FILES = ("__init__.py", "errors.py", "package.py", "packaging.py")
 _PACKAGE_DIRS = ("contract", "runtime")
 
 # Refuse an interpreter too old for the shipped code with a sentence, not a SyntaxError

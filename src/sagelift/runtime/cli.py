@@ -19,7 +19,7 @@ from sagelift.runtime.launcher import DEFAULT_GRACE_SECONDS, LaunchRequest, laun
 from sagelift.runtime.processes import become_subreaper
 from sagelift.runtime.status import LaunchStatus, now_iso, write_status
 
-__all__ = ["main", "parse_args", "with_import_root"]
+__all__ = ["launcher_args", "main", "parse_args", "with_import_root"]
 
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
 _COMMAND_FLAG = "--command"
@@ -77,6 +77,44 @@ def _parser() -> _Parser:
         "possible); the directory itself is never written (repeatable)",
     )
     return parser
+
+
+def launcher_args(
+    entry: Sequence[str],
+    *,
+    root: Path | str | None = None,
+    max_runtime: float | None = None,
+    grace: float | None = None,
+    bind_opt_ml: str | None = None,
+    status_file: Path | str | None = None,
+    python: str | None = None,
+    code_tarball: Path | str | None = None,
+    hide_channels: Sequence[str] = (),
+    overlays: Mapping[str, Path] | None = None,
+) -> list[str]:
+    """The launcher's argv (without the program) that ``parse_args`` reads back.
+
+    ``entry`` is the entry point's own arguments (``EntryPoint.launcher_arguments()``), last
+    because ``--command`` takes the rest of the line. Options left ``None`` are not passed.
+    """
+    argv: list[str] = []
+    if code_tarball is not None:
+        argv += ["--code-tarball", str(code_tarball)]
+    for name in hide_channels:
+        argv += ["--hide-channel", name]
+    for flag, value in (
+        ("--root", root),
+        ("--max-runtime", max_runtime),
+        ("--grace", grace),
+        ("--bind-opt-ml", bind_opt_ml),
+        ("--status-file", status_file),
+        ("--python", python),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    for name, directory in sorted((overlays or {}).items()):
+        argv += ["--overlay-channel", f"{name}={directory}"]
+    return [*argv, *entry]
 
 
 def _overlay(text: str) -> tuple[str, Path]:
@@ -163,9 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def with_import_root(environ: Mapping[str, str]) -> dict[str, str]:
     """``environ`` with the directory sagelift is imported from at the end of PYTHONPATH, so
     training code can ``import sagelift.checkpoints`` in any image the launcher runs in."""
-    import sagelift
+    from sagelift.package import import_root
 
-    root = str(Path(sagelift.__file__).resolve().parent.parent)
+    root = str(import_root())
     env = dict(environ)
     parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in parts:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["LaunchState", "LaunchStatus", "now_iso", "write_status"]
+__all__ = ["LaunchState", "LaunchStatus", "now_iso", "read_status", "write_status"]
 
 LaunchState = Literal["Completed", "Failed", "Stopped", "MaxRuntimeExceeded"]
 
@@ -54,3 +54,12 @@ def write_status(path: Path, status: LaunchStatus) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_status(path: Path) -> LaunchStatus | None:
+    """The status at ``path``, or None when the launcher wrote none (or it cannot be read)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return LaunchStatus(**data)
+    except (OSError, ValueError, TypeError):
+        return None

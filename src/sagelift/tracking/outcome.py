@@ -4,11 +4,11 @@ how long and at what cost, how it ended, and its files (model, output data, log,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sagelift.backends.base import JobStatus
+from sagelift.job import JobRecord, JobStatus
 from sagelift.settings import Settings
 from sagelift.tracking.base import Artifact
 from sagelift.tracking.metrics import MetricPoint
@@ -20,39 +20,31 @@ NA = "-"
 TAG_LIMIT = 4900
 
 
-def record_tags(record: Mapping[str, Any]) -> dict[str, str]:
-    """Tags a backend learns only when it submits: ARN, code digest, image URI and digest.
-
-    Read from the job record (``job.json``); ``-`` for what the backend did not record.
-    """
+def record_tags(record: JobRecord) -> dict[str, str]:
+    """Tags a backend learns only when it submits: ARN, code digest, image URI and digest;
+    ``-`` for what the backend did not record."""
+    arn = record.cloud.arn if record.cloud is not None else None
     return {
-        "sagelift.job_arn": str(record.get("arn") or NA),
-        "sagelift.code_digest": str(record.get("code_digest") or NA),
-        "sagelift.image_uri": str(record.get("image_uri") or record.get("image") or NA),
-        "sagelift.image_digest": str(record.get("image_digest") or NA),
+        "sagelift.job_arn": arn or NA,
+        "sagelift.code_digest": record.code_digest or NA,
+        "sagelift.image_uri": record.image_uri or NA,
+        "sagelift.image_digest": record.image_digest or NA,
     }
 
 
-def timing_metrics(status: JobStatus, record: Mapping[str, Any]) -> list[MetricPoint]:
-    """Duration, training and billable seconds and cost, each only where known.
-
-    The status (as DescribeTrainingJob reports it) wins over values kept in the record.
-    """
+def timing_metrics(status: JobStatus) -> list[MetricPoint]:
+    """Duration, training and billable seconds and cost, each only where known."""
     values = {
         "sagelift.duration_s": status.duration,
-        "sagelift.training_s": _first(status.training_seconds, record.get("training_seconds")),
-        "sagelift.billable_s": _first(status.billable_seconds, record.get("billable_seconds")),
-        "sagelift.cost_usd": _first(status.cost_usd, record.get("cost_usd")),
+        "sagelift.training_s": status.training_seconds,
+        "sagelift.billable_s": status.billable_seconds,
+        "sagelift.cost_usd": status.cost_usd,
     }
     return [
         MetricPoint(key=k, value=float(v), step=0, index=0)
         for k, v in values.items()
         if v is not None
     ]
-
-
-def _first(*values: Any) -> Any:
-    return next((v for v in values if v is not None), None)
 
 
 def end_tags(status: JobStatus) -> dict[str, str]:
@@ -66,12 +58,11 @@ def end_tags(status: JobStatus) -> dict[str, str]:
     return tags
 
 
-def _aws(record: Mapping[str, Any], settings: Settings | None, project_dir: Path | None) -> Any:
-    from sagelift.backends.artifacts import aws_from_dict
-
-    recorded = (record.get("run") or {}).get("aws")
-    if recorded:
-        return aws_from_dict(recorded)
+def _aws(record: JobRecord, settings: Settings | None, project_dir: Path | None) -> Any:
+    if record.run is not None:
+        return record.run.aws
+    if record.cloud is not None:
+        return record.cloud.aws
     if settings is not None:
         return settings.aws
     if project_dir is not None:
@@ -81,7 +72,9 @@ def _aws(record: Mapping[str, Any], settings: Settings | None, project_dir: Path
         from sagelift.settings import settings_from_config
 
         return settings_from_config(load_config(project_dir, environ=os.environ)).aws
-    return aws_from_dict(None)
+    from sagelift.aws import AwsSettings
+
+    return AwsSettings()
 
 
 def _local_copy(uri: str, dest: Path, aws: Any) -> Path:
@@ -94,7 +87,7 @@ def _local_copy(uri: str, dest: Path, aws: Any) -> Path:
 
 
 def artifacts(
-    record: Mapping[str, Any],
+    record: JobRecord,
     status: JobStatus,
     lines: Sequence[str],
     tmp: Path,
@@ -120,7 +113,8 @@ def artifacts(
         tarball = _local_copy(uri, tmp / f"{name}.tar.gz", aws)
         if tarball.is_file():
             safe_extract(tarball, tmp / name)
-            found.append(Artifact(path=tmp / name, artifact_path=name))
+            if (tmp / name).is_dir() and any((tmp / name).iterdir()):  # skip an empty output/
+                found.append(Artifact(path=tmp / name, artifact_path=name))
     log_file = tmp / "logs" / "output.log"
     log_file.parent.mkdir()
     log_file.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")

@@ -13,24 +13,26 @@ did not log. At finish the whole log is parsed again and only points not logged 
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sagelift import __version__, records
-from sagelift.backends.base import JobHandle, JobState, JobStatus, PreparedJob
+from sagelift import records
 from sagelift.contract.hyperparameters import JSONValue
+from sagelift.job import JobHandle, JobRecord, JobState, JobStatus, PreparedJob
+from sagelift.package import VERSION
+from sagelift.provenance import channel_version, git_state
 from sagelift.settings import Settings
 from sagelift.spec import JobSpec
 from sagelift.tracking import outcome
 from sagelift.tracking.base import RunInfo, RunOutcome, Tracker, TrackingError
 from sagelift.tracking.metrics import MetricParser, MetricPoint, parse_metrics
-from sagelift.tracking.provenance import channel_version, git_state
 
 __all__ = [
     "LOCAL_STORE",
@@ -98,18 +100,28 @@ def _param(value: JSONValue) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def _tags(job: PreparedJob, backend: str, data_versions: Mapping[str, str]) -> dict[str, str]:
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return NA
+
+
+def _tags(job: PreparedJob, record: JobRecord) -> dict[str, str]:
     spec = job.spec
-    record = records.read_job(job.record_dir)
     git = git_state(spec.project_dir)
     tags = {
-        "sagelift.version": __version__,
-        "sagelift.backend": str((record.get("emulates") and "emulator") or backend),
+        "sagelift.version": VERSION,
+        "sagelift.backend": "emulator" if record.emulates else record.backend,
         "sagelift.job_name": job.name,
         "sagelift.instance_type": spec.instance_type,
         "sagelift.instance_count": str(spec.instance_count),
-        "sagelift.spot": "on" if spec.spot or record.get("spot") else "off",
+        "sagelift.spot": "on" if record.spot else "off",
         **outcome.record_tags(record),
+        # What MLflow's UI shows as "Source" and "Created by".
+        "mlflow.source.name": spec.entry_point.describe(),
+        "mlflow.source.type": "JOB",
+        "mlflow.user": _user(),
         "sagelift.entry_point": spec.entry_point.describe(),
         "sagelift.git.commit": git.commit if git else NA,
         "sagelift.git.dirty": str(git.dirty).lower() if git else NA,
@@ -118,7 +130,7 @@ def _tags(job: PreparedJob, backend: str, data_versions: Mapping[str, str]) -> d
     if git:
         tags["mlflow.source.git.commit"] = git.commit
     for channel in spec.channels:
-        version = channel_version(channel, data_versions.get(channel.name))
+        version = channel_version(channel, record.data_versions.get(channel.name))
         tags[f"sagelift.channel.{channel.name}.source"] = version.source
         tags[f"sagelift.channel.{channel.name}.{version.kind}"] = version.version
     return tags
@@ -169,9 +181,7 @@ def _start(tracker: Tracker, state: dict[str, Any]) -> RunInfo:
     return run
 
 
-def begin(
-    job: PreparedJob, *, backend: str, data_versions: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def begin(job: PreparedJob) -> dict[str, str]:
     """Create the job's run when tracking is on; return the environment the job should get.
 
     Never raises: when the store cannot be reached the job runs untracked and a warning says how
@@ -192,7 +202,7 @@ def begin(
         "problems": [],
     }
     try:
-        state["tags"] = _tags(job, backend, data_versions or {})
+        state["tags"] = _tags(job, records.read_record(job.record_dir))
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         run = _start(tracker_for(uri), state)
@@ -219,7 +229,7 @@ def submitted(record_dir: Path) -> None:
     if state is None or run is None:
         return
     try:
-        tags = outcome.record_tags(records.read_job(record_dir))
+        tags = outcome.record_tags(records.read_record(record_dir))
         if any(state["tags"].get(k) != v for k, v in tags.items()):
             tracker_for(run.uri).set_tags(run, tags)
     except Exception as exc:
@@ -326,8 +336,8 @@ def finish(
             _write(handle.record_dir, state)
         step = "metrics"
         _log_parsed(tracker, run, state, parse_metrics(lines, spec.metric_definitions))
-        record = records.read_job(handle.record_dir)
-        tracker.log_metrics(run, outcome.timing_metrics(status, record))
+        record = records.read_record(handle.record_dir)
+        tracker.log_metrics(run, outcome.timing_metrics(status))
         step = "tags"
         tracker.set_tags(run, {**outcome.record_tags(record), **outcome.end_tags(status)})
         step = "artifacts"
@@ -381,13 +391,13 @@ def _log_parsed(
 def _recorded_spec(handle: JobHandle) -> JobSpec:
     from sagelift.errors import UsageError
 
-    spec = records.read_job(handle.record_dir).get("spec") or {}
-    if "entry_point" not in spec:
+    spec = records.read_record(handle.record_dir).spec
+    if spec is None:
         raise UsageError(
             f"job {handle.name} has no recorded spec to track it by",
             hint="pass spec= to sagelift.backends.emulator.submit_request for emulated jobs",
         )
-    return records.spec_from_dict(spec)
+    return spec
 
 
 def sink_for(handle: JobHandle) -> MetricSink:
@@ -402,18 +412,22 @@ def sink_for(handle: JobHandle) -> MetricSink:
 
 
 def finish_job(
-    handle: JobHandle, status: JobStatus, *, settings: Settings | None = None, replay: bool = False
+    handle: JobHandle,
+    status: JobStatus,
+    *,
+    lines: Callable[[], Iterable[str]],
+    settings: Settings | None = None,
+    replay: bool = False,
 ) -> RunInfo | None:
-    """``finish`` with the spec and log read from the job's record and backend."""
+    """``finish`` with the spec from the job's record and the log from ``lines()`` (called
+    only when the run still needs it)."""
     if not replay:
         state = _read(handle.record_dir)
         if state is None or state.get("finished") or not status.state.is_terminal:
             return None if state is None else _info(state)
-    from sagelift.backends import get_backend
-
     try:
         spec = _recorded_spec(handle)
-        lines = list(get_backend(handle.backend).logs(handle, follow=False))
+        log_lines = list(lines())
     except Exception as exc:
         if replay:
             raise
@@ -424,10 +438,17 @@ def finish_job(
             _later(handle.name),
         )
         return None
-    return finish(handle, status, spec=spec, lines=lines, settings=settings, replay=replay)
+    return finish(handle, status, spec=spec, lines=log_lines, settings=settings, replay=replay)
 
 
-def replay(handle: JobHandle, status: JobStatus, *, uri: str, experiment: str | None) -> RunInfo:
+def replay(
+    handle: JobHandle,
+    status: JobStatus,
+    *,
+    lines: Callable[[], Iterable[str]],
+    uri: str,
+    experiment: str | None,
+) -> RunInfo:
     """Record a finished job now (``sagelift track``): creates the run if it is missing.
 
     Raises UsageError when the job has not ended, TrackingError when the store fails.
@@ -442,7 +463,7 @@ def replay(handle: JobHandle, status: JobStatus, *, uri: str, experiment: str | 
     state = _read(handle.record_dir)
     if state is None:
         spec = _recorded_spec(handle)
-        record = records.read_job(handle.record_dir)
+        record = records.read_record(handle.record_dir)
         job = PreparedJob(
             spec=spec,
             name=handle.name,
@@ -456,7 +477,7 @@ def replay(handle: JobHandle, status: JobStatus, *, uri: str, experiment: str | 
             "experiment": experiment or spec.base_job_name,
             "run_name": handle.name,
             "params": {k: _param(v) for k, v in spec.hyperparameters.items()},
-            "tags": _tags(job, handle.backend, record.get("data_versions") or {}),
+            "tags": _tags(job, record),
             "run": None,
             "finished": False,
             "logged": {},
@@ -470,7 +491,7 @@ def replay(handle: JobHandle, status: JobStatus, *, uri: str, experiment: str | 
     elif state.get("run") is None and state.get("uri") != uri:
         state["uri"] = uri
         _write(handle.record_dir, state)
-    run = finish_job(handle, status, replay=True)
+    run = finish_job(handle, status, lines=lines, replay=True)
     if run is None:
         raise TrackingError(
             f"job {handle.name} could not be recorded", hint="run with --debug to see why"

@@ -9,12 +9,9 @@ shipped and the job created.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from sagelift import records
@@ -40,6 +37,7 @@ from sagelift.backends.sagemaker.resources import Resources, ensure_bucket, reso
 from sagelift.backends.sagemaker.validation import instance_types, validate_request
 from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
 from sagelift.errors import SpecError, UnsupportedFeature
+from sagelift.job import CloudJob
 from sagelift.pricing import (
     CostEstimate,
     bill,
@@ -48,6 +46,8 @@ from sagelift.pricing import (
     estimate,
     load_prices,
 )
+from sagelift.provenance import git_state
+from sagelift.records import DamagedRecord
 from sagelift.spec import JobSpec, is_remote_uri
 
 __all__ = ["CODE_CHANNEL", "SageMakerBackend", "Shipper"]
@@ -103,37 +103,9 @@ class _PlannedChannel:
     uri: str
 
 
-def _git_state(project_dir: Path) -> tuple[str | None, bool]:
-    """The checked-out commit and whether the tree has edits; (None, False) outside git."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(project_dir), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        if head.returncode != 0:
-            return None, False
-        dirty = subprocess.run(
-            ["git", "-C", str(project_dir), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None, False
-    return head.stdout.strip() or None, bool(dirty.stdout.strip())
-
-
 def _digest_of(image_uri: str) -> str | None:
     """The ``sha256:…`` an image URI is pinned to, or None for a tag."""
     return image_uri.rpartition("@")[2] if "@" in image_uri else None
-
-
-def _project_of(handle: JobHandle) -> Path:
-    return handle.record_dir.parent.parent.parent
 
 
 class SageMakerBackend:
@@ -148,6 +120,7 @@ class SageMakerBackend:
             Capability.REMOTE_CHANNELS,
             Capability.MULTI_INSTANCE,
             Capability.SPOT,
+            Capability.OUTLIVES_CLIENT,
         }
     )
 
@@ -174,12 +147,6 @@ class SageMakerBackend:
         """Instance type, reserved channel name and every s3:// URI; no side effects."""
         from sagelift.storage import parse_uri
 
-        if spec.interruptions:
-            raise UnsupportedFeature(
-                "--simulate-interruptions rehearses spot interruptions locally; on SageMaker "
-                "real spot capacity decides",
-                hint="drop it, or run it with instance_type = 'local' first",
-            )
         if spec.instance_type not in instance_types():
             validate_request({"ResourceConfig": {"InstanceType": spec.instance_type}})
         for channel in spec.channels:
@@ -262,8 +229,12 @@ class SageMakerBackend:
         planned_image = image_uri or planned_image_uri(
             spec, job.settings, account=resources.account, region=resources.region
         )
-        commit, dirty = _git_state(spec.project_dir)
-        tags = default_tags(project=spec.project_dir.name, git_commit=commit, dirty=dirty)
+        git = git_state(spec.project_dir)
+        tags = default_tags(
+            project=spec.project_dir.name,
+            git_commit=None if git is None else git.commit,
+            dirty=git is not None and git.dirty,
+        )
         planned_code = _PlannedCode(
             digest="0" * 64, prefix_uri=f"{resources.root_uri}/code/{'0' * 64}/"
         )
@@ -303,21 +274,21 @@ class SageMakerBackend:
         arn = TrainingJobs(aws).create(request)
         log.info("created training job %s", arn)
 
-        data = records.read_job(job.record_dir)
-        data.update(
-            {
-                "arn": arn,
-                "region": resources.region,
-                "account": resources.account,
-                "image": image_uri,
-                "image_digest": image_digest,
-                "code_digest": code.digest,
-                "data_sources": feed.record(),
-                "request": request,
-                "hourly_price": cost.hourly,
-            }
+        records.update_record(
+            job.record_dir,
+            image_uri=image_uri,
+            image_digest=image_digest,
+            code_digest=code.digest,
+            cloud=CloudJob(
+                arn=arn,
+                region=resources.region,
+                account=resources.account,
+                aws=aws,
+                request=request,
+                hourly_price=cost.hourly,
+                data_sources=feed.record(),
+            ),
         )
-        records.write_json_atomic(job.record_dir / records.JOB_FILE, data)
         records.write_status(
             job.record_dir,
             JobStatus(
@@ -331,17 +302,19 @@ class SageMakerBackend:
         return JobHandle(backend=self.name, name=job.name, record_dir=job.record_dir)
 
     def _jobs(self, handle: JobHandle) -> TrainingJobs:
-        from sagelift.config import load_config
-        from sagelift.settings import settings_from_config
-
-        data = records.read_job(handle.record_dir)
-        settings = settings_from_config(load_config(_project_of(handle), environ=os.environ))
-        return TrainingJobs(self._aws(settings.aws, data.get("region") or "us-east-1"))
+        """The client for the job's account and region, as recorded when it was submitted."""
+        record = records.read_record(handle.record_dir)
+        if record.cloud is None:
+            raise DamagedRecord(
+                f"job {handle.name} has no record of its SageMaker job",
+                hint="it was not created; run it again",
+            )
+        return TrainingJobs(self._aws(record.cloud.aws, record.cloud.region))
 
     def describe(self, handle: JobHandle) -> JobStatus:
         """The job as SageMaker reports it now; the record's status.json is refreshed."""
         status = with_bill(
-            self._jobs(handle).describe(handle.name), records.read_job(handle.record_dir)
+            self._jobs(handle).describe(handle.name), records.read_record(handle.record_dir).cloud
         )
         records.write_status(handle.record_dir, status)
         return status
@@ -371,6 +344,7 @@ class SageMakerBackend:
             backoff=self._backoff,
             sleep=self._sleep,
         )
+        status = with_bill(status, records.read_record(handle.record_dir).cloud)
         records.write_status(handle.record_dir, status)
         return status
 
@@ -378,21 +352,19 @@ class SageMakerBackend:
         self._jobs(handle).stop(handle.name)
 
 
-def with_bill(status: JobStatus, job: dict[str, Any]) -> JobStatus:
+def with_bill(status: JobStatus, cloud: CloudJob | None) -> JobStatus:
     """``status`` with its cost and spot savings, from the billable seconds SageMaker reports."""
-    if status.billable_seconds is None:
+    if status.billable_seconds is None or cloud is None:
         return status
-    count = int(job.get("request", {}).get("ResourceConfig", {}).get("InstanceCount", 1))
+    count = cloud.instance_count
     charge = bill(
         training_seconds=status.training_seconds,
         billable_seconds=status.billable_seconds,
         count=count,
-        hourly=job.get("hourly_price"),
+        hourly=cloud.hourly_price,
     )
     notes = list(status.notes)
-    if charge.savings_percent is not None and job.get("request", {}).get(
-        "EnableManagedSpotTraining"
-    ):
+    if charge.savings_percent is not None and cloud.spot:
         notes.append(f"managed spot savings: {charge.savings_percent:.1f} %")
     if charge.cost is not None:
         notes.append(f"cost: ${charge.cost:,.2f} ({count} × billable {status.billable_seconds} s)")

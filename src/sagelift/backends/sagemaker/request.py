@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sagelift import __version__
 from sagelift.contract.config_files import render_hyperparameters
+from sagelift.package import VERSION
 from sagelift.spec import JobSpec, is_remote_uri
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ BACKEND_ENV = "SAGELIFT_BACKEND"
 
 def default_tags(*, project: str, git_commit: str | None, dirty: bool) -> dict[str, str]:
     """The tags every sagelift job carries: project, git commit (``-dirty`` if edited), version."""
-    tags = {"sagelift:project": project, "sagelift:version": __version__}
+    tags = {"sagelift:project": project, "sagelift:version": VERSION}
     if git_commit:
         tags["sagelift:git-commit"] = git_commit + ("-dirty" if dirty else "")
     return tags

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sagelift.aws import AwsSettings, client, map_client_error
+from sagelift.aws import AwsSettings, bucket_region, client, map_client_error
 from sagelift.errors import ConfigError
 from sagelift.settings import Settings
 
@@ -112,9 +112,7 @@ def _bucket_region(bucket: str, s3: Any) -> str | None:
         if code in ("NoSuchBucket", "404"):
             return None
         raise map_client_error(exc, action="s3:GetBucketLocation", resource=bucket) from exc
-    # S3 reports us-east-1 as an empty LocationConstraint, and old eu-west-1 buckets as "EU".
-    location = answer.get("LocationConstraint") or "us-east-1"
-    return "eu-west-1" if location == "EU" else str(location)
+    return bucket_region(answer.get("LocationConstraint"))
 
 
 def resolve_resources(

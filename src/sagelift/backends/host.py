@@ -1,0 +1,273 @@
+"""Jobs supervised on this machine: what the local and container backends share.
+
+:class:`HostJobs` stages the ``/opt/ml`` layout under the job's record directory, records the
+supervisor's plan (a :class:`~sagelift.job.LocalRun`) and starts the supervisor
+(:mod:`sagelift.backends.supervisor`) in its own session; it then answers describe / logs /
+watch / stop from the record. A backend composes it with the command the supervisor runs: the
+launcher on this machine, or a container runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from sagelift import records
+from sagelift.backends.base import LineSink, StatusSink
+from sagelift.backends.staging import stage_layout
+from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
+from sagelift.errors import BackendError
+from sagelift.job import JobHandle, JobState, JobStatus, LocalRun, PreparedJob
+from sagelift.spec import is_remote_uri
+
+__all__ = ["LAYOUT_DIR", "HostJobs", "LauncherCommand", "start_supervisor"]
+
+LAYOUT_DIR = "opt-ml"
+POLL_SECONDS = 0.05
+LAUNCHER_STATUS = "launcher-status.json"
+
+#: ``(job, layout, launcher status file) -> argv`` of what the supervisor starts.
+LauncherCommand = Callable[[PreparedJob, TrainingLayout, Path], list[str]]
+
+
+class HostJobs:
+    """Submit, describe, follow and stop jobs that a supervisor on this machine runs."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+
+    def submit(
+        self,
+        job: PreparedJob,
+        *,
+        command: LauncherCommand,
+        overlays: Mapping[str, Path],
+        env: Mapping[str, str],
+    ) -> JobHandle:
+        """Stage the layout (``overlays`` are left to the launcher), record the plan, start the
+        supervisor. Raises BackendError when the supervisor cannot start."""
+        spec = job.spec
+        record = job.record_dir
+        layout = TrainingLayout(record / LAYOUT_DIR)
+        # The config files name container paths, as SageMaker's do, whether or not this machine
+        # can show the layout on /opt/ml; the SM_* variables follow where it really is.
+        view = TrainingLayout(CONTAINER_ROOT)
+        status = JobStatus(
+            name=job.name,
+            backend=self.backend,
+            state=JobState.IN_PROGRESS,
+            secondary_status="Starting",
+            created_at=job.created_at,
+            transitions=(("Starting", job.created_at),),
+        )
+        records.write_status(record, status)
+        stage_layout(spec, job, layout, view, skip=set(overlays))
+        records.write_status(record, records.advance(status, "Downloading"))
+
+        launcher_status = record / LAUNCHER_STATUS
+        artifacts_dir, output_uri = _output_locations(spec.output_path, job.name, record)
+        run = LocalRun(
+            layout_root=layout.root,
+            launcher=tuple(command(job, layout, launcher_status)),
+            launcher_status=launcher_status,
+            env={
+                **env,
+                "SAGELIFT_BACKEND": self.backend,
+                "SAGELIFT_JOB_NAME": job.name,
+            },
+            artifacts_dir=artifacts_dir,
+            output_uri=output_uri,
+            # A rehearsal of interruptions needs somewhere to keep checkpoints between attempts.
+            checkpoint_path=spec.checkpoint_path
+            or (str(record / "checkpoints") if spec.interruptions else None),
+            interruptions=spec.interruptions,
+            overlay_channels=tuple(sorted(overlays)),
+            max_runtime=spec.max_runtime,
+            aws=job.settings.aws,
+        )
+        records.update_record(record, run=run)
+        start_supervisor(record)
+        return JobHandle(backend=self.backend, name=job.name, record_dir=record)
+
+    def describe(self, handle: JobHandle) -> JobStatus:
+        status = records.read_status(handle.record_dir)
+        if status.state.is_terminal or _supervisor_alive(handle.record_dir):
+            return status
+        # Re-read: the supervisor may have finished between the two reads.
+        status = records.read_status(handle.record_dir)
+        if status.state.is_terminal or not (handle.record_dir / "supervisor.pid").exists():
+            return status
+        return records.advance(
+            status,
+            "Failed",
+            state=JobState.FAILED,
+            failure_reason="InternalError: the job's supervisor process is gone "
+            "(machine restarted or process killed)",
+            ended_at=records.now(),
+        )
+
+    def logs(
+        self, handle: JobHandle, *, follow: bool = False, on_status: StatusSink | None = None
+    ) -> Iterator[str]:
+        """The log's lines; with ``follow`` until the job ends, each status read on the way
+        passed to ``on_status``."""
+        path = handle.record_dir / records.LOG_FILE
+        with open(path, "rb") as stream:
+            pending = b""
+            delay = 0.002
+            while True:
+                chunk = stream.read(65536)
+                if chunk:
+                    delay = 0.002
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        yield line.decode("utf-8", errors="replace")
+                    continue
+                ended = not follow
+                if follow:
+                    status = self.describe(handle)
+                    if on_status is not None:
+                        on_status(status)
+                    ended = status.state.is_terminal
+                if ended:
+                    # One more read: the job may have written its last lines meanwhile.
+                    rest = pending + stream.read()
+                    for line in rest.split(b"\n"):
+                        if line:
+                            yield line.decode("utf-8", errors="replace")
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, POLL_SECONDS)
+
+    def watch(
+        self,
+        handle: JobHandle,
+        *,
+        on_line: LineSink | None = None,
+        on_status: StatusSink | None = None,
+    ) -> JobStatus:
+        seen: list[tuple[JobState, str]] = []
+
+        def report(status: JobStatus) -> None:
+            key = (status.state, status.secondary_status)
+            if on_status is not None and (not seen or seen[-1] != key):
+                on_status(status)
+            seen.append(key)
+
+        if on_line is not None:
+            for line in self.logs(handle, follow=True, on_status=report):
+                on_line(line)
+        while True:
+            status = self.describe(handle)
+            report(status)
+            if status.state.is_terminal:
+                return status
+            time.sleep(POLL_SECONDS)
+
+    def stop(self, handle: JobHandle) -> None:
+        pid = _supervisor_pid(handle.record_dir)
+        deadline = time.monotonic() + 5
+        while pid is None and time.monotonic() < deadline:
+            # Just submitted: the supervisor has not written its pid yet.
+            time.sleep(POLL_SECONDS)
+            pid = _supervisor_pid(handle.record_dir)
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+
+
+def start_supervisor(record: Path) -> None:
+    """Start the detached supervisor of the job whose record (with its ``run``) is ``record``.
+
+    From a single-threaded process (the CLI) it is a double fork of this process, which has the
+    modules loaded already; otherwise (a library user's threads) a new interpreter. Either way it
+    runs in its own session, so Ctrl-C in the terminal reaches sagelift, not the job.
+    Raises BackendError when the process cannot be started.
+    """
+    (record / records.LOG_FILE).touch()
+    try:
+        if threading.active_count() == 1 and hasattr(os, "fork"):
+            _fork_supervisor(record)
+            return
+        subprocess.Popen(
+            [sys.executable, "-m", "sagelift.backends.supervisor", str(record)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(record / "supervisor.log", "ab"),  # noqa: SIM115 - handed to the child
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise BackendError(
+            f"could not start the job's supervisor: {exc}", hint="check that Python can run"
+        ) from exc
+
+
+def _fork_supervisor(record: Path) -> None:
+    from sagelift.backends import supervisor
+    from sagelift.runtime import cli as _launcher_cli  # noqa: F401 - loaded once, before the fork
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)  # the middle process exits at once; the supervisor is orphaned
+        return
+    code = 1  # pragma: no cover - below runs in the forked processes only
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        errors = os.open(record / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(errors, 2)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        package_logger = logging.getLogger("sagelift")
+        package_logger.handlers.clear()
+        package_logger.propagate = True
+        package_logger.setLevel(logging.NOTSET)
+        code = supervisor.main([str(record)])
+    finally:
+        os._exit(code)
+
+
+def _output_locations(output_path: str, job_name: str, record: Path) -> tuple[Path, str | None]:
+    # SageMaker writes <S3OutputPath>/<job>/output/model.tar.gz; a remote output path is packed
+    # in the record's tmp dir first, then uploaded by the supervisor.
+    if is_remote_uri(output_path):
+        return record / "tmp" / "output", f"{output_path.rstrip('/')}/{job_name}/output"
+    return Path(output_path) / job_name / "output", None
+
+
+def _supervisor_pid(record_dir: Path) -> int | None:
+    try:
+        return int((record_dir / "supervisor.pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _supervisor_alive(record_dir: Path) -> bool:
+    pid = _supervisor_pid(record_dir)
+    if pid is None:
+        # Not written yet: the supervisor is starting.
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
