@@ -2,7 +2,7 @@
 
 Precedence, lowest first (written once, here):
 
-1. built-in defaults
+1. built-in defaults; ``MLFLOW_TRACKING_URI`` as the default ``tracking.uri``
 2. the user file (``~/.config/sagelift/config.toml``), then its ``[profile.<name>]``
 3. the project file (``sagelift.toml``, or ``[tool.sagelift]`` in ``pyproject.toml``), then its
    ``[profile.<name>]``
@@ -49,6 +49,7 @@ __all__ = [
 PROJECT_FILE = "sagelift.toml"
 PYPROJECT_FILE = "pyproject.toml"
 ENV_PREFIX = "SAGELIFT_"
+MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
 
 #: Scalar keys: name -> one-line description (shown by ``sagelift config``).
 KEYS: dict[str, str] = {
@@ -329,6 +330,16 @@ def load_config(
             hint=f"add [profile.{profile}] to {PROJECT_FILE} or pick one of the listed profiles",
         )
 
+    if environ.get(MLFLOW_URI_ENV):
+        # The variable every MLflow user already has: a default for tracking.uri that the
+        # project's own setting (and SAGELIFT_TRACKING_URI) overrides.
+        layers.insert(
+            0,
+            Layer(
+                source=f"environment ({MLFLOW_URI_ENV})",
+                values={"tracking.uri": environ[MLFLOW_URI_ENV]},
+            ),
+        )
     layers.append(env_layer(environ))
     if cli:
         layers.append(Layer(source="command line", values=dict(cli)))

@@ -246,7 +246,7 @@ def list_jobs(project_dir: Path) -> list[JobStatus]:
     statuses = []
     for record_dir in records.list_records(project_dir):
         handle = records.handle_of(record_dir)
-        if (record_dir / records.STATUS_FILE).exists():
+        if records.has_status(record_dir):
             statuses.append(get_backend(handle.backend).describe(handle))
     return statuses
 
@@ -338,7 +338,7 @@ def fetch(project_dir: Path, name: str, dest: Path | None = None, *, force: bool
     Extraction refuses absolute paths, ``..`` and links that leave ``dest``. An existing,
     non-empty ``dest`` is never overwritten without ``force``.
     """
-    from sagelift.packaging import safe_extract
+    from sagelift.archives import safe_extract
 
     handle = handle_for(project_dir, name)
     status = get_backend(handle.backend).describe(handle)

@@ -44,6 +44,7 @@ __all__ = [
     "aws_to_dict",
     "find_record",
     "handle_of",
+    "has_status",
     "jobs_root",
     "list_records",
     "now",
@@ -361,6 +362,11 @@ def handle_of(record_dir: Path) -> JobHandle:
 
 def write_status(record_dir: Path, status: JobStatus) -> None:
     write_json_atomic(record_dir / STATUS_FILE, _status_to_dict(status))
+
+
+def has_status(record_dir: Path) -> bool:
+    """Whether the job has a status yet (a job being created has none)."""
+    return (record_dir / STATUS_FILE).is_file()
 
 
 def read_status(record_dir: Path) -> JobStatus:

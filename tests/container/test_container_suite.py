@@ -20,6 +20,7 @@ from sagelift import jobs, records
 from sagelift.backends.base import JobHandle, JobState
 from sagelift.images.base import BaseImage
 from sagelift.images.builder import PodmanCLI
+from sagelift.tracking.session import run_info
 from tests.suites.backend_suite import BackendSuite, pid_alive, read_member, wait_for
 
 # Files the script writes are in the container: the tests read them through the job layout.
@@ -108,6 +109,30 @@ class TestContainerBackend(BackendSuite):
         record = records.read_record(result.handle.record_dir)
         assert record.container is not None
         assert record.container.ref == os.environ["SAGELIFT_IMAGE_URI"]
+
+    def test_tracked_container_job_has_well_formed_image_and_code_tags(
+        self, make_project, clean_environ, backend_overrides
+    ):
+        pytest.importorskip("mlflow")
+        import mlflow
+
+        from tests.tracking.test_local_and_cloud import assert_well_formed_tags
+
+        project = make_project("ok", hyperparameters={"epochs": 1}, tracking={"uri": "sqlite"})
+        spec = self.spec(project, clean_environ, backend_overrides)
+        result = jobs.run(spec, settings=jobs.load_settings(project, environ=clean_environ))
+        assert result.status.state is JobState.COMPLETED, result.status.failure_reason
+        run = run_info(result.handle.record_dir)
+        assert run is not None
+        tags = mlflow.tracking.MlflowClient(tracking_uri=run.uri).get_run(run.run_id).data.tags
+        record = records.read_record(result.handle.record_dir)
+        assert record.container is not None
+        assert tags["sagelift.backend"] == "container"
+        assert tags["sagelift.image_uri"] == record.container.ref
+        assert record.container.ref == os.environ["SAGELIFT_IMAGE_URI"]
+        assert tags["sagelift.image_digest"] == record.container.image_id
+        assert tags["sagelift.image_digest"] not in ("", "-")
+        assert_well_formed_tags(tags)
 
 
 def podman(cli: PodmanCLI, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sagelift import packaging
+from sagelift import archives
 from sagelift.errors import StorageError
 from sagelift.packaging import build_source_tarball, safe_extract
 
@@ -18,8 +18,8 @@ from sagelift.packaging import build_source_tarball, safe_extract
 @pytest.fixture(params=["data-filter", "own-checks"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "own-checks":
-        monkeypatch.setattr(packaging, "_HAS_DATA_FILTER", False)
-    elif not packaging._HAS_DATA_FILTER:
+        monkeypatch.setattr(archives, "_HAS_DATA_FILTER", False)
+    elif not archives._HAS_DATA_FILTER:
         pytest.skip("this Python has no tarfile data filter")
     return str(request.param)
 

@@ -33,7 +33,8 @@ def test_bundle_entries_are_sorted_with_fixed_times_and_no_caches(tmp_path: Path
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert "sagelift/runtime/cli.py" in names
     assert "sagelift/contract/environment.py" in names
-    assert "sagelift/packaging.py" in names
+    assert "sagelift/archives.py" in names
+    assert "sagelift/packaging.py" not in names
     # Only stdlib-only parts ship: nothing that needs boto3 or the rest of the CLI.
     assert not any(n.startswith(("sagelift/storage/", "sagelift/cli/")) for n in names)
     assert "sagelift/aws.py" not in names

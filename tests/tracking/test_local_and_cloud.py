@@ -8,6 +8,7 @@ stores it is then executed on this machine (``backends.emulator``) and recorded 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,19 @@ def prepare_cloud_request(project: Path, aws: AwsSettings, environ: dict[str, st
     return spec, code.digest, stored
 
 
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def assert_well_formed_tags(tags: dict[str, str]) -> None:
+    """What every backend's run must carry, whatever the backend: a code digest, where the
+    code came from and who ran it (MLflow's "Source" and "Created by"), plain-string values."""
+    assert HEX64.match(tags["sagelift.code_digest"]), tags["sagelift.code_digest"]
+    assert tags["mlflow.source.name"] == "train.py"
+    assert tags["mlflow.user"] not in ("", "-")
+    for key, value in tags.items():
+        assert not value.startswith(("{", "[")), (key, value)  # no printed Python structures
+
+
 def test_local_and_cloud_prepared_runs_have_the_same_params_tags_metrics_and_model(
     tmp_path: Path,
     mlflow_server: MlflowServer,
@@ -91,6 +105,10 @@ def test_local_and_cloud_prepared_runs_have_the_same_params_tags_metrics_and_mod
     assert b.data.tags["sagelift.job_arn"] == stored["TrainingJobArn"]
     assert b.data.tags["sagelift.code_digest"] == digest
     assert b.data.tags["sagelift.image_uri"] == IMAGE
+    for run in (a, b):
+        assert_well_formed_tags(run.data.tags)
+        artifacts = {f.path for f in mlflow.list_artifacts(run.info.run_id)}
+        assert "output" not in artifacts  # the job wrote no output data: nothing to log
     for key in ("loss", "acc"):
         assert history(mlflow_server.url, a.info.run_id, key) == history(
             mlflow_server.url, b.info.run_id, key

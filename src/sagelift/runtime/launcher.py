@@ -148,7 +148,7 @@ def _extract_code(tarball: Path, code_dir: Path) -> None:
     if code_dir.is_dir() and any(code_dir.iterdir()):
         log.info("code dir %s is not empty; not extracting %s", code_dir, tarball)
         return
-    from sagelift.packaging import safe_extract
+    from sagelift.archives import safe_extract
 
     safe_extract(tarball, code_dir)
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # mlflow reads these per request (mlflow.environment_variables): a dead server fails fast.
 _RETRY_ENV = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
 BATCH_SIZE = 1000
+_CHATTY_LOGGERS = ("mlflow", "alembic")
 
 
 def import_mlflow() -> Any:
@@ -74,11 +75,17 @@ class MlflowTracker:
         saved = {name: os.environ.get(name) for name in _RETRY_ENV}
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(self.max_retries)
         os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(self.timeout)
+        quiet = {name: logging.getLogger(name) for name in _CHATTY_LOGGERS}
+        levels = {name: logger.level for name, logger in quiet.items()}
         try:
             with warnings.catch_warnings():
                 # Deprecation warnings from mlflow's store dependencies (SQLAlchemy, alembic)
                 # are not the user's concern.
                 warnings.simplefilter("ignore")
+                # Nor are mlflow's own INFO lines ("View run …", store migrations): sagelift
+                # says what it recorded, once.
+                for logger in quiet.values():
+                    logger.setLevel(logging.WARNING)
                 if self._client is None:
                     self._client = mlflow.tracking.MlflowClient(tracking_uri=self.uri)
                 yield self._client
@@ -90,6 +97,8 @@ class MlflowTracker:
                 hint="check that the tracking server is running and tracking.uri is right",
             ) from exc
         finally:
+            for name, logger in quiet.items():
+                logger.setLevel(levels[name])
             for name, value in saved.items():
                 if value is None:
                     os.environ.pop(name, None)

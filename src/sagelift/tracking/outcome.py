@@ -101,7 +101,7 @@ def artifacts(
     Remote tarballs are read with the AWS settings the job itself used (``run.aws`` in the
     record), else ``settings``, else the project's.
     """
-    from sagelift.packaging import safe_extract
+    from sagelift.archives import safe_extract
 
     found: list[Artifact] = []
     aws: Any = None
