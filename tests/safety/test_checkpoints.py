@@ -121,7 +121,9 @@ def test_overlapping_checkpoint_path_exits_2_and_creates_nothing(
     code, _, err = finish(sagelift(project, clean_environ, "train.py", *args))
 
     assert code == 2, err
-    assert "checkpoint_path" in err and "hint:" in err and "Traceback" not in err
+    assert "checkpoint_path" in err
+    assert "hint:" in err
+    assert "Traceback" not in err
     assert tree(project) == before  # no .sagelift, no record, no checkpoint dir
 
 
@@ -202,14 +204,22 @@ def test_a_checkpoint_the_job_deleted_goes_only_where_sagelift_wrote_it(
     args = ["--hp", "epochs=3", "--hp", "tag=a", "--hp", "delete=a-epoch-01.ckpt"]
     code, out, err = finish(sagelift(project, clean_environ, *args))
     assert code == 0, out + err
-    assert ours(location) == {"keep.pt": "mine", "a-epoch-02.ckpt": "a 2\n", "a-epoch-03.ckpt": "a 3\n"}
+    assert ours(location) == {
+        "keep.pt": "mine",
+        "a-epoch-02.ckpt": "a 2\n",
+        "a-epoch-03.ckpt": "a 3\n",
+    }
 
     # The next job is given both (restored); it deletes one of each. Only sagelift's goes.
     for name in ("a-epoch-02.ckpt", "keep.pt"):
         args = ["--hp", "epochs=1", "--hp", "tag=b", "--hp", f"delete={name}"]
         code, out, err = finish(sagelift(project, clean_environ, *args))
         assert code == 0, out + err
-    assert ours(location) == {"keep.pt": "mine", "a-epoch-03.ckpt": "a 3\n", "b-epoch-01.ckpt": "b 1\n"}
+    assert ours(location) == {
+        "keep.pt": "mine",
+        "a-epoch-03.ckpt": "a 3\n",
+        "b-epoch-01.ckpt": "b 1\n",
+    }
 
 
 # -- the local sync on its own -----------------------------------------------------------
@@ -297,7 +307,8 @@ def test_sync_updates_and_links_its_own_files(dirs: tuple[Path, Path]) -> None:
     sync_checkpoints_out(job, location, held={"sub/a.ckpt", "latest"})
     assert (location / "sub" / "a.ckpt").read_text() == "2, longer"
     assert os.readlink(location / "latest") == "sub/a.ckpt"
-    assert not (location / "escape").exists() and not (location / "escape").is_symlink()
+    assert not (location / "escape").exists()
+    assert not (location / "escape").is_symlink()
 
     (job / "latest").unlink()
     sync_checkpoints_out(job, location, held={"sub/a.ckpt", "latest"})
@@ -315,7 +326,8 @@ def test_sync_never_writes_through_a_symlinked_directory(
     (job / "sub").mkdir()
     (job / "sub" / "a.ckpt").write_text("a")
     outcome = sync_checkpoints_out(job, location, held=set())
-    assert outcome.copied == 0 and outcome.refused
+    assert outcome.copied == 0
+    assert outcome.refused
     assert list(elsewhere.iterdir()) == []
 
 
@@ -362,7 +374,8 @@ def test_lock_refuses_a_second_job_until_the_holder_dies(tmp_path: Path) -> None
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(SpecError, match="job-3"):
         check_location_free(location)
     holder.send_signal(signal.SIGKILL)
@@ -435,3 +448,36 @@ def test_remote_sync_keeps_objects_the_job_never_held(
     outcome = sync_checkpoints_remote(second, location, aws_settings, held={"host-2.ckpt"})
     assert outcome.deleted == 0
     assert keys(s3, location) == {"host-1.ckpt": b"1", "host-2.ckpt": b"2"}
+
+
+def test_the_lock_travels_with_a_supervisor_started_as_a_new_interpreter(
+    make_project: MakeProject, clean_environ: dict[str, str]
+) -> None:
+    """With other threads running, the supervisor is a new interpreter, not a fork: the lock
+    must be passed to it, and let go of by this process."""
+    import threading
+
+    project = make_project("epoch_checkpoints", checkpoint_path="ckpt")
+    spec = jobs.load_spec(project, environ=clean_environ, hyperparameters={"epochs": 10})
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        handle = jobs.submit(spec)
+    finally:
+        release.set()
+        other.join()
+    with pytest.raises(SpecError, match="in use"):
+        check_location_free(project / "ckpt")
+    status = jobs.wait(handle)
+    assert status.state.value == "Completed", status.failure_reason
+    wait_for(lambda: _free(project / "ckpt"))
+    assert {LOCK_NAME, MANIFEST_NAME, "run-epoch-10.ckpt"} <= set(os.listdir(project / "ckpt"))
+
+
+def _free(location: Path) -> bool:
+    try:
+        check_location_free(location)
+    except SpecError:
+        return False
+    return True
