@@ -28,6 +28,11 @@ from sagelift.backends.base import (
     JobStatus,
     PreparedJob,
 )
+from sagelift.backends.checkpoint_location import (
+    LocationLock,
+    check_location_free,
+    lock_location,
+)
 from sagelift.backends.environments import ensure_environment, requirements_file
 from sagelift.backends.staging import stage_layout
 from sagelift.contract.host import detect_host_facts
@@ -79,6 +84,8 @@ class LocalBackend:
                     f"{key}: '{value}' is neither a local directory nor an s3:// URI",
                     hint=f"set {key} to a local directory or s3://bucket/prefix",
                 )
+        if spec.checkpoint_path is not None and not is_remote_uri(spec.checkpoint_path):
+            check_location_free(Path(spec.checkpoint_path))
         if spec.dependencies == "isolated" and requirements_file(spec) is None:
             raise SpecError(
                 "dependencies = 'isolated' needs a requirements file",
@@ -101,7 +108,39 @@ class LocalBackend:
         # can show the layout on /opt/ml; the SM_* variables follow where it really is.
         view = TrainingLayout(CONTAINER_ROOT)
         python = ensure_environment(spec)
+        # A rehearsal of interruptions needs somewhere to keep checkpoints between attempts.
+        checkpoint_path = spec.checkpoint_path or (
+            str(record / "checkpoints") if spec.interruptions else None
+        )
+        # The job holds its local checkpoint location from before the restore to its end: the
+        # supervisor inherits the lock, this process lets go of it once that has started.
+        lock = (
+            lock_location(Path(checkpoint_path), owner=job.name)
+            if checkpoint_path is not None and not is_remote_uri(checkpoint_path)
+            else None
+        )
+        try:
+            self._start(job, layout, view, python, checkpoint_path, lock)
+        except BaseException:
+            if lock is not None:
+                lock.discard()
+            raise
+        finally:
+            if lock is not None:
+                lock.close()
+        return JobHandle(backend=self.name, name=job.name, record_dir=record)
 
+    def _start(
+        self,
+        job: PreparedJob,
+        layout: TrainingLayout,
+        view: TrainingLayout,
+        python: str,
+        checkpoint_path: str | None,
+        lock: LocationLock | None,
+    ) -> None:
+        spec = job.spec
+        record = job.record_dir
         status = JobStatus(
             name=job.name,
             backend=self.name,
@@ -127,17 +166,14 @@ class LocalBackend:
                 "SAGELIFT_JOB_NAME": job.name,
             },
             **_output_locations(spec.output_path, job.name, record),
-            # A rehearsal of interruptions needs somewhere to keep checkpoints between attempts.
-            "checkpoint_path": spec.checkpoint_path
-            or (str(record / "checkpoints") if spec.interruptions else None),
+            "checkpoint_path": checkpoint_path,
             "interruptions": list(spec.interruptions),
             "aws": aws_to_dict(job.settings.aws),
         }
         data = records.read_job(record)
         data["run"] = run
         records.write_json_atomic(record / records.JOB_FILE, data)
-        start_supervisor(record)
-        return JobHandle(backend=self.name, name=job.name, record_dir=record)
+        start_supervisor(record, pass_fds=() if lock is None else (lock.fd,))
 
     def launcher_command(
         self, job: PreparedJob, layout: TrainingLayout, status_file: Path, python: str
@@ -202,12 +238,13 @@ class LocalBackend:
             return
 
 
-def start_supervisor(record: Path) -> None:
+def start_supervisor(record: Path, *, pass_fds: tuple[int, ...] = ()) -> None:
     """Start the detached supervisor of the job whose ``job.json`` (with ``run``) is in ``record``.
 
     From a single-threaded process (the CLI) it is a double fork of this process, which has the
     modules loaded already; otherwise (a library user's threads) a new interpreter. Either way it
     runs in its own session, so Ctrl-C in the terminal reaches sagelift, not the job.
+    ``pass_fds`` (a checkpoint location's lock) stay open in the supervisor.
     Raises BackendError when the process cannot be started.
     """
     (record / records.LOG_FILE).touch()
@@ -222,6 +259,7 @@ def start_supervisor(record: Path) -> None:
             stderr=open(record / "supervisor.log", "ab"),  # noqa: SIM115 - handed to the child
             start_new_session=True,
             close_fds=True,
+            pass_fds=pass_fds,
         )
     except OSError as exc:
         raise BackendError(
