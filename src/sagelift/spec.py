@@ -25,6 +25,7 @@ __all__ = [
     "InterruptionPlan",
     "JobSpec",
     "MetricDefinition",
+    "check_checkpoint_location",
     "check_local_inputs",
     "is_remote_uri",
     "parse_duration",
@@ -213,7 +214,8 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
 
 
 def check_local_inputs(spec: JobSpec) -> None:
-    """File-system checks before anything is created: entry point, source dir, channels.
+    """File-system checks before anything is created: entry point, source dir, channels,
+    checkpoint location.
 
     Raises SpecError with a hint; never writes anything.
     """
@@ -259,6 +261,50 @@ def check_local_inputs(spec: JobSpec) -> None:
             hint="point requirements at your requirements.txt",
             field="requirements",
         )
+    check_checkpoint_location(spec)
+
+
+def check_checkpoint_location(spec: JobSpec) -> None:
+    """A local ``checkpoint_path`` must be a directory of its own, because sagelift restores
+    everything in it and writes into it.
+
+    Refused (SpecError): an existing non-directory; a path that is or contains the project or
+    source dir (a subdirectory of them is fine); a path that is, contains or is inside
+    ``.sagelift``, a local channel or a local output path. Symlinks are resolved first.
+    Never writes anything.
+    """
+    if spec.checkpoint_path is None or is_remote_uri(spec.checkpoint_path):
+        return
+    where = Path(spec.checkpoint_path).resolve()
+    if where.exists() and not where.is_dir():
+        raise SpecError(
+            f"checkpoint_path: '{spec.checkpoint_path}' is a file, not a directory",
+            hint="point checkpoint_path at a directory of its own, e.g. checkpoints",
+            field="checkpoint_path",
+        )
+    # (what, path, whether checkpoint_path may lie inside it)
+    guarded: list[tuple[str, Path, bool]] = [
+        ("the project directory", spec.project_dir, True),
+        ("the source directory", spec.source_dir, True),
+        ("sagelift's job records", spec.project_dir / ".sagelift", False),
+    ]
+    guarded += [
+        (f"channel '{c.name}'", Path(c.uri), False)
+        for c in spec.channels
+        if not is_remote_uri(c.uri)
+    ]
+    if not is_remote_uri(spec.output_path):
+        guarded.append(("output_path", Path(spec.output_path), False))
+    for what, path, inside_ok in guarded:
+        other = path.resolve()
+        if other.is_relative_to(where) or (not inside_ok and where.is_relative_to(other)):
+            raise SpecError(
+                f"checkpoint_path: '{spec.checkpoint_path}' overlaps {what} ('{path}'); "
+                "checkpoints need a directory of their own",
+                hint="use a dedicated directory such as checkpoint_path = 'checkpoints', "
+                "or s3://bucket/prefix",
+                field="checkpoint_path",
+            )
 
 
 def validate_job_name(name: str, *, field_name: str = "job_name") -> None:

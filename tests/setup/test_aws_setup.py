@@ -89,10 +89,12 @@ def test_setup_creates_secure_tagged_resources_and_records_them(
     (expiry,) = state["lifecycle"]
     assert expiry["Status"] == "Enabled"
     assert expiry["Expiration"]["Days"] == 30
-    assert expiry["Filter"]["Prefix"] == "sagelift/code/"
-    expected_tags = {"sagelift:managed": "true", "sagelift:project": "wine"}
-    for key in ("bucket_tags", "ecr_tags", "role_tags"):
-        assert {t["Key"]: t["Value"] for t in state[key]} == expected_tags, key
+    assert expiry["Filter"]["Prefix"] == "sagelift/wine/code/"
+    created = {"sagelift:managed": "true", "sagelift:project": "wine"}
+    assert {t["Key"]: t["Value"] for t in state["bucket_tags"]} == created
+    for key in ("ecr_tags", "role_tags"):
+        tags = {t["Key"]: t["Value"] for t in state[key]}
+        assert tags == {**created, "sagelift:project:wine": "true"}, key
 
     assert state["scan"] == {"scanOnPush": True}
     (ecr_rule,) = state["ecr_lifecycle"]["rules"]
@@ -114,6 +116,7 @@ def test_setup_creates_secure_tagged_resources_and_records_them(
     assert config["aws"] == {
         "region": "us-east-1",
         "bucket": BUCKET,
+        "prefix": "sagelift/wine",
         "role": state["role_arn"],
         "ecr_repository": REPOSITORY,
     }
@@ -176,7 +179,8 @@ def test_non_empty_bucket_needs_force(
     aws_env: AwsSettings, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _setup(project) == 0
-    _client("s3", aws_env).put_object(Bucket=BUCKET, Key="sagelift/out/model.tar.gz", Body=b"x")
+    s3 = _client("s3", aws_env)
+    s3.put_object(Bucket=BUCKET, Key="sagelift/wine/out/model.tar.gz", Body=b"x")
     capsys.readouterr()
     assert main(["-C", str(project), "aws", "teardown"]) == 2
     err = capsys.readouterr().err
@@ -235,7 +239,7 @@ def test_another_projects_shared_bucket_is_left_to_it(
     assert _setup(project) == 0
     capsys.readouterr()
     assert main(["-C", str(project), "aws", "teardown"]) == 0
-    assert "created for project 'beer'; left alone" in capsys.readouterr().out
+    assert "project 'beer' still uses prefix sagelift/beer/" in capsys.readouterr().out
     state = _state(aws_env)
     assert BUCKET in state["buckets"]
     assert "sagelift-beer" in state["repositories"]

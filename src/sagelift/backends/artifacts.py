@@ -2,10 +2,11 @@
 
 Follows SageMaker: ``/opt/ml/model`` is tarred to ``<output path>/<job>/output/model.tar.gz`` and
 ``/opt/ml/output/data`` to ``.../output.tar.gz`` (docs ``your-algorithms-training-algo-output``);
-checkpoints are plain files, restored at start and synced out during and after the job, and a
-checkpoint deleted locally is deleted at the checkpoint location (``model-checkpoints.html``).
-Remote (``s3://``) locations go through :mod:`sagelift.storage` with the job's AWS settings,
-which travel in the job record as a plain dict (``aws_to_dict``/``aws_from_dict``).
+checkpoints are plain files, restored at start and synced out during and after the job
+(``model-checkpoints.html``) by :mod:`sagelift.backends.checkpoint_location`, which deletes or
+overwrites at a location only what sagelift wrote there. Remote (``s3://``) locations go through
+:mod:`sagelift.storage` with the job's AWS settings, which travel in the job record as a plain
+dict (``aws_to_dict``/``aws_from_dict``).
 """
 
 from __future__ import annotations
@@ -18,15 +19,24 @@ from pathlib import Path
 from typing import Any
 
 from sagelift.aws import AwsSettings
+from sagelift.backends.checkpoint_location import (
+    checkpoint_entries,
+    restore_checkpoints,
+    restore_checkpoints_remote,
+    sync_checkpoints_out,
+    sync_checkpoints_remote,
+)
 from sagelift.contract.layout import TrainingLayout
 
 __all__ = [
     "aws_from_dict",
     "aws_to_dict",
+    "checkpoint_entries",
     "pack_directory",
     "pack_outputs",
     "release_inputs",
     "restore_checkpoints",
+    "restore_checkpoints_remote",
     "sync_checkpoints_out",
     "sync_checkpoints_remote",
     "upload_outputs",
@@ -71,17 +81,6 @@ def upload_outputs(paths: tuple[Path, ...], output_uri: str, aws: AwsSettings) -
     return tuple(uris)
 
 
-def sync_checkpoints_remote(checkpoint_dir: Path, location: str, aws: AwsSettings) -> int:
-    """Mirror ``checkpoint_dir`` to the ``s3://`` prefix ``location``; returns files sent."""
-    from sagelift.shipping import mirror_up
-    from sagelift.storage import open_storage
-
-    if not checkpoint_dir.is_dir():
-        return 0
-    files, _ = mirror_up(open_storage(location, aws=aws), checkpoint_dir, location)
-    return files
-
-
 def pack_directory(src: Path, dest: Path) -> Path:
     """Write ``dest`` (a .tar.gz) holding the contents of ``src`` at the archive root."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -112,52 +111,3 @@ def release_inputs(layout: TrainingLayout) -> None:
 
     shutil.rmtree(layout.data_dir, ignore_errors=True)
     shutil.rmtree(overlay_scratch(layout.root), ignore_errors=True)
-
-
-def restore_checkpoints(location: Path, checkpoint_dir: Path) -> int:
-    """Copy every file under ``location`` into ``checkpoint_dir``; returns the file count."""
-    if not location.is_dir():
-        return 0
-    count = 0
-    for path in sorted(location.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            target = checkpoint_dir / path.relative_to(location)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-            count += 1
-    return count
-
-
-def sync_checkpoints_out(checkpoint_dir: Path, location: Path) -> int:
-    """Mirror ``checkpoint_dir`` to ``location``: new and changed files copied, deleted ones
-    removed. A file is copied to a temporary name and renamed, so ``location`` never holds half
-    a checkpoint. Returns the number of files copied.
-    """
-    location.mkdir(parents=True, exist_ok=True)
-    local = {
-        p.relative_to(checkpoint_dir): p
-        for p in checkpoint_dir.rglob("*")
-        if p.is_file() and not p.is_symlink()
-    }
-    copied = 0
-    for rel, path in local.items():
-        target = location / rel
-        stat = path.stat()
-        try:
-            seen = target.stat()
-            if seen.st_size == stat.st_size and seen.st_mtime_ns == stat.st_mtime_ns:
-                continue
-        except FileNotFoundError:
-            pass
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.sagelift-tmp")
-        shutil.copy2(path, tmp)
-        os.replace(tmp, target)
-        copied += 1
-    for path in sorted(location.rglob("*"), reverse=True):
-        rel = path.relative_to(location)
-        if path.is_file() and rel not in local and not path.name.endswith(".sagelift-tmp"):
-            path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-    return copied

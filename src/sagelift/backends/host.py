@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sagelift import records
 from sagelift.backends.base import LineSink, StatusSink
+from sagelift.backends.checkpoint_location import LocationLock, lock_location
 from sagelift.backends.staging import stage_layout
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import BackendError
@@ -53,6 +54,37 @@ class HostJobs:
     ) -> JobHandle:
         """Stage the layout (``overlays`` are left to the launcher), record the plan, start the
         supervisor. Raises BackendError when the supervisor cannot start."""
+        # A rehearsal of interruptions needs somewhere to keep checkpoints between attempts.
+        checkpoint_path = job.spec.checkpoint_path or (
+            str(job.record_dir / "checkpoints") if job.spec.interruptions else None
+        )
+        # The job holds its local checkpoint location from before the restore to its end: the
+        # supervisor inherits the lock, this process lets go of it once that has started.
+        lock = (
+            lock_location(Path(checkpoint_path), owner=job.name)
+            if checkpoint_path is not None and not is_remote_uri(checkpoint_path)
+            else None
+        )
+        try:
+            self._start(job, command, overlays, env, checkpoint_path, lock)
+        except BaseException:
+            if lock is not None:
+                lock.discard()
+            raise
+        finally:
+            if lock is not None:
+                lock.close()
+        return JobHandle(backend=self.backend, name=job.name, record_dir=job.record_dir)
+
+    def _start(
+        self,
+        job: PreparedJob,
+        command: LauncherCommand,
+        overlays: Mapping[str, Path],
+        env: Mapping[str, str],
+        checkpoint_path: str | None,
+        lock: LocationLock | None,
+    ) -> None:
         spec = job.spec
         record = job.record_dir
         layout = TrainingLayout(record / LAYOUT_DIR)
@@ -84,17 +116,14 @@ class HostJobs:
             },
             artifacts_dir=artifacts_dir,
             output_uri=output_uri,
-            # A rehearsal of interruptions needs somewhere to keep checkpoints between attempts.
-            checkpoint_path=spec.checkpoint_path
-            or (str(record / "checkpoints") if spec.interruptions else None),
+            checkpoint_path=checkpoint_path,
             interruptions=spec.interruptions,
             overlay_channels=tuple(sorted(overlays)),
             max_runtime=spec.max_runtime,
             aws=job.settings.aws,
         )
         records.update_record(record, run=run)
-        start_supervisor(record)
-        return JobHandle(backend=self.backend, name=job.name, record_dir=record)
+        start_supervisor(record, pass_fds=() if lock is None else (lock.fd,))
 
     def describe(self, handle: JobHandle) -> JobStatus:
         status = records.read_status(handle.record_dir)
@@ -187,12 +216,13 @@ class HostJobs:
             return
 
 
-def start_supervisor(record: Path) -> None:
+def start_supervisor(record: Path, *, pass_fds: tuple[int, ...] = ()) -> None:
     """Start the detached supervisor of the job whose record (with its ``run``) is ``record``.
 
     From a single-threaded process (the CLI) it is a double fork of this process, which has the
     modules loaded already; otherwise (a library user's threads) a new interpreter. Either way it
     runs in its own session, so Ctrl-C in the terminal reaches sagelift, not the job.
+    ``pass_fds`` (a checkpoint location's lock) stay open in the supervisor.
     Raises BackendError when the process cannot be started.
     """
     (record / records.LOG_FILE).touch()
@@ -207,6 +237,7 @@ def start_supervisor(record: Path) -> None:
             stderr=open(record / "supervisor.log", "ab"),  # noqa: SIM115 - handed to the child
             start_new_session=True,
             close_fds=True,
+            pass_fds=pass_fds,
         )
     except OSError as exc:
         raise BackendError(

@@ -23,6 +23,7 @@ from sagelift.backends.base import (
     PreparedJob,
     StatusSink,
 )
+from sagelift.backends.checkpoint_location import check_location_free
 from sagelift.backends.environments import ensure_environment, requirements_file
 from sagelift.backends.host import HostJobs
 from sagelift.contract.host import detect_host_facts
@@ -70,6 +71,8 @@ def check_host_paths(spec: JobSpec) -> None:
                 f"{key}: '{value}' is neither a local directory nor an s3:// URI",
                 hint=f"set {key} to a local directory or s3://bucket/prefix",
             )
+    if spec.checkpoint_path is not None and not is_remote_uri(spec.checkpoint_path):
+        check_location_free(Path(spec.checkpoint_path))
 
 
 class LocalBackend:

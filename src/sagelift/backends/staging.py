@@ -209,7 +209,6 @@ def stage_inputs(
         else:
             stage_channel(Path(channel.uri), layout.channel_dir(channel.name))
     if checkpoint_path is not None and is_remote_uri(checkpoint_path):
-        storage = open_storage(checkpoint_path, aws=aws)
-        storage.sync_down(checkpoint_path, layout.checkpoint_dir)
+        artifacts.restore_checkpoints_remote(checkpoint_path, layout.checkpoint_dir, aws)
     elif checkpoint_path is not None:
         artifacts.restore_checkpoints(Path(checkpoint_path), layout.checkpoint_dir)

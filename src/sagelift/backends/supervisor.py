@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -37,12 +38,14 @@ __all__ = ["main"]
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SYNC_SECONDS = 10.0
+#: Overrides ``CHECKPOINT_SYNC_SECONDS`` (seconds, > 0): for tests and slow disks.
+SYNC_SECONDS_ENV = "SAGELIFT_CHECKPOINT_SYNC_SECONDS"
 # SageMaker reports the first 1024 characters of output/failure as FailureReason.
 FAILURE_REASON_LIMIT = 1024
 
 
 class Supervisor:
-    def __init__(self, record_dir: Path) -> None:
+    def __init__(self, record_dir: Path, *, sync_seconds: float = CHECKPOINT_SYNC_SECONDS) -> None:
         self.record_dir = record_dir
         self.record = records.read_record(record_dir)
         if self.record.run is None:
@@ -57,6 +60,11 @@ class Supervisor:
         self.done = threading.Event()
         self.lock = threading.Lock()
         self.attempts: list[Attempt] = []
+        self.sync_seconds = sync_seconds
+        #: Every checkpoint path the job's directory has held (restored ones included): only
+        #: these can have been deleted by the job, so only these may go at the location.
+        self.held_checkpoints: set[str] = set()
+        self.checkpoint_notes: list[str] = []
 
     def save(self, status: JobStatus) -> None:
         with self.lock:
@@ -89,6 +97,7 @@ class Supervisor:
         return returncode
 
     def run_attempt(self, attempt: Attempt, interrupt_after: float | None) -> int:
+        self.held_checkpoints |= artifacts.checkpoint_entries(self.layout.checkpoint_dir)
         log_path = self.record_dir / records.LOG_FILE
         offset = log_path.stat().st_size if log_path.exists() else 0
         with open(log_path, "ab", buffering=0) as log_file:
@@ -153,7 +162,7 @@ class Supervisor:
         self.save(records.advance(self.status, "Training"))
 
     def sync_checkpoints_loop(self) -> None:
-        while not self.done.wait(CHECKPOINT_SYNC_SECONDS):
+        while not self.done.wait(self.sync_seconds):
             self.sync_checkpoints()
 
     def sync_checkpoints(self) -> None:
@@ -161,15 +170,24 @@ class Supervisor:
         if target:
             try:
                 if is_remote_uri(target):
-                    artifacts.sync_checkpoints_remote(
+                    outcome = artifacts.sync_checkpoints_remote(
                         self.layout.checkpoint_dir,
                         target,
                         self.run.aws,
+                        held=self.held_checkpoints,
                     )
                 else:
-                    artifacts.sync_checkpoints_out(self.layout.checkpoint_dir, Path(target))
+                    outcome = artifacts.sync_checkpoints_out(
+                        self.layout.checkpoint_dir, Path(target), held=self.held_checkpoints
+                    )
             except (OSError, SageliftError) as exc:
                 log.warning("checkpoint sync to %s failed: %s", target, exc)
+                return
+            self.held_checkpoints |= outcome.present
+            for note in outcome.refused:
+                if note not in self.checkpoint_notes:
+                    log.warning("%s", note)
+                    self.checkpoint_notes.append(note)
 
     def finish(self, returncode: int) -> None:
         launcher = read_launch_status(self.run.launcher_status)
@@ -192,6 +210,7 @@ class Supervisor:
             notes.append(f"/opt/ml {launcher.opt_ml}")
         if len(self.attempts) > 1:
             notes += self.interruption_notes()
+        notes += self.checkpoint_notes
 
         status = records.advance(self.status, "Uploading")
         self.save(status)
@@ -338,11 +357,19 @@ def _failure_reason(layout: TrainingLayout, returncode: int) -> str:
     return text[:FAILURE_REASON_LIMIT]
 
 
+def _sync_seconds(environ: Mapping[str, str]) -> float:
+    try:
+        value = float(environ.get(SYNC_SECONDS_ENV, CHECKPOINT_SYNC_SECONDS))
+    except ValueError:
+        return CHECKPOINT_SYNC_SECONDS
+    return value if value > 0 else CHECKPOINT_SYNC_SECONDS
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     record_dir = Path(args[0])
     logging.basicConfig(level=logging.INFO, format="sagelift: %(message)s")
-    supervisor = Supervisor(record_dir)
+    supervisor = Supervisor(record_dir, sync_seconds=_sync_seconds(os.environ))
     signal.signal(signal.SIGTERM, supervisor.on_signal)
     signal.signal(signal.SIGINT, supervisor.on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

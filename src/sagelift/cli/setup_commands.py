@@ -68,13 +68,17 @@ def register(subparsers: Any) -> None:
     teardown = actions.add_parser(
         "teardown",
         help="delete what 'aws setup' created for this project",
-        description="Delete the bucket, repository and role 'aws setup' created for this "
-        "project, found by their sagelift tags. Resources without the tags are never touched.",
+        description="Delete what 'aws setup' made for this project: its prefix in the shared "
+        "bucket, its repository and role. A bucket, repository or role another project still "
+        "uses, or a bucket holding objects outside this project's prefix, is kept; the plan "
+        "says why. Resources without sagelift's tags are never touched.",
     )
     teardown.add_argument("--dry-run", action="store_true", help="show the plan; change nothing")
     teardown.add_argument("-y", "--yes", action="store_true", help="do not ask before deleting")
     teardown.add_argument(
-        "--force", action="store_true", help="also delete a non-empty bucket or repository"
+        "--force",
+        action="store_true",
+        help="also delete the objects under this project's prefix and a repository's images",
     )
     teardown.add_argument("--profile", help="use [profile.NAME] from the config files")
 
@@ -190,13 +194,16 @@ def _ask_choices(scan: init.ProjectScan, given: init.InitChoices, ask: Ask) -> i
     )
 
 
-def _settings(args: argparse.Namespace, project: Path) -> tuple[Any, str]:
+def _settings(args: argparse.Namespace, project: Path) -> tuple[Any, str, str | None]:
+    """Settings, project name, and the configured key prefix (None: the per-project default)."""
     from sagelift import init, jobs
     from sagelift.settings import settings_from_config
 
     config = jobs.load_config_for(project, profile=args.profile)
     name = config.get("base_job_name") or init.project_name(project)
-    return settings_from_config(config), str(name)
+    settings = settings_from_config(config)
+    prefix = None if config.source("aws.prefix") in (None, "default") else settings.prefix
+    return settings, str(name), prefix
 
 
 def cmd_aws(args: argparse.Namespace, project: Path, *, ask: Ask = _ask) -> int:
@@ -213,13 +220,13 @@ def _aws_setup(args: argparse.Namespace, project: Path, ask: Ask) -> int:
         raise UsageError(
             "--code-expiry-days and --keep-images must be at least 1", hint="e.g. 30 and 10"
         )
-    settings, name = _settings(args, project)
+    settings, name, prefix = _settings(args, project)
     options = provision.SetupOptions(
         code_expiry_days=args.code_expiry_days, keep_images=args.keep_images
     )
     if args.terraform:
-        return _terraform(Path(args.terraform), settings, name, options)
-    prepared = provision.prepare_setup(settings, project=name, options=options)
+        return _terraform(Path(args.terraform), settings, name, prefix, options)
+    prepared = provision.prepare_setup(settings, project=name, options=options, prefix=prefix)
     plan = prepared.plan
     render.line(
         f"sagelift: setup plan for project '{plan.names.project}' in account "
@@ -240,13 +247,14 @@ def _aws_setup(args: argparse.Namespace, project: Path, ask: Ask) -> int:
     )
     if changed:
         render.line(
-            f"sagelift: recorded aws.region, aws.bucket, aws.role, aws.ecr_repository in {path}"
+            "sagelift: recorded aws.region, aws.bucket, aws.prefix, aws.role, aws.ecr_repository "
+            f"in {path}"
         )
     render.line(f"  next: {NEXT_CLOUD}")
     return 0
 
 
-def _terraform(directory: Path, settings: Any, name: str, options: Any) -> int:
+def _terraform(directory: Path, settings: Any, name: str, prefix: str | None, options: Any) -> int:
     from sagelift import provision
     from sagelift.provision.policies import default_names
     from sagelift.provision.terraform import render_terraform
@@ -256,7 +264,7 @@ def _terraform(directory: Path, settings: Any, name: str, options: Any) -> int:
         project=name,
         account="ACCOUNT",
         region=region,
-        prefix=settings.prefix,
+        prefix=prefix,
         bucket=settings.bucket,
         repository=settings.ecr_repository,
         role=settings.role,
@@ -277,8 +285,8 @@ def _terraform(directory: Path, settings: Any, name: str, options: Any) -> int:
 def _aws_teardown(args: argparse.Namespace, project: Path, ask: Ask) -> int:
     from sagelift import provision
 
-    settings, name = _settings(args, project)
-    prepared = provision.prepare_teardown(settings, project=name, force=args.force)
+    settings, name, prefix = _settings(args, project)
+    prepared = provision.prepare_teardown(settings, project=name, prefix=prefix)
     plan = prepared.plan
     render.line(
         f"sagelift: teardown plan for project '{plan.names.project}' in account "
@@ -286,15 +294,19 @@ def _aws_teardown(args: argparse.Namespace, project: Path, ask: Ask) -> int:
     )
     for text in plan.lines():
         render.out(f"  {text}")
-    if args.dry_run or plan.empty:
-        if args.dry_run:
-            render.line("sagelift: dry run, nothing changed")
+    if args.dry_run:
+        for reason in plan.needs_force if not args.force else ():
+            render.line(f"sagelift: the real run needs --force: {reason}")
+        render.line("sagelift: dry run, nothing changed")
         return 0
+    if plan.empty:
+        return 0
+    provision.require_force(plan, force=args.force)
     if interactive(args, os.environ) and not _confirm("delete?", ask, default=False):
         render.line("sagelift: nothing changed")
         return 0
     provision.apply_plan(plan, prepared.clients)
-    render.line("sagelift: removed; the aws.* entries in sagelift.toml now name deleted resources")
+    render.line("sagelift: done; the aws.* entries in sagelift.toml may now name deleted resources")
     return 0
 
 

@@ -3,6 +3,8 @@
 The flow is observe → plan (pure, ``plan.py``) → apply (``apply.py``), so ``--dry-run`` shows
 exactly what a real run would do and a second setup finds nothing to do. Policies and rules are
 pure functions (``policies.py``); ``terraform.py`` renders the same resources as Terraform.
+Teardown (``teardown.py``) deletes only what belongs to the project: the bucket is shared by the
+projects of an account and region, each recording its prefix in it (``ownership.py``).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from dataclasses import dataclass
 
 from sagelift.aws import AwsSettings, resolve_region
 from sagelift.provision.apply import AccountClients, Identity, apply_plan, caller_identity, observe
-from sagelift.provision.plan import Plan, SetupOptions, plan_setup, plan_teardown
+from sagelift.provision.plan import Plan, SetupOptions, plan_setup
 from sagelift.provision.policies import ResourceNames, default_names
+from sagelift.provision.teardown import plan_teardown, require_force
 from sagelift.settings import Settings
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "job_region",
     "prepare_setup",
     "prepare_teardown",
+    "require_force",
     "settings_values",
 ]
 
@@ -51,19 +55,23 @@ def job_region(aws: AwsSettings) -> str:
     return region
 
 
-def _names(settings: Settings, project: str, account: str, region: str) -> ResourceNames:
+def _names(
+    settings: Settings, project: str, account: str, region: str, prefix: str | None
+) -> ResourceNames:
     return default_names(
         project=project,
         account=account,
         region=region,
-        prefix=settings.prefix,
+        prefix=prefix,
         bucket=settings.bucket,
         repository=settings.ecr_repository,
         role=settings.role,
     )
 
 
-def _prepare(settings: Settings, project: str) -> tuple[ResourceNames, AccountClients, Identity]:
+def _prepare(
+    settings: Settings, project: str, prefix: str | None
+) -> tuple[ResourceNames, AccountClients, Identity]:
     region = job_region(settings.aws)
     aws = AwsSettings(
         profile=settings.aws.profile,
@@ -72,31 +80,36 @@ def _prepare(settings: Settings, project: str) -> tuple[ResourceNames, AccountCl
         max_attempts=settings.aws.max_attempts,
     )
     identity = caller_identity(aws)
-    names = _names(settings, project, identity.account, region)
+    names = _names(settings, project, identity.account, region, prefix)
     return names, AccountClients.open(aws), identity
 
 
-def prepare_setup(settings: Settings, *, project: str, options: SetupOptions) -> Prepared:
+def prepare_setup(
+    settings: Settings, *, project: str, options: SetupOptions, prefix: str | None = None
+) -> Prepared:
     """Observe the account and plan setup for ``project``; nothing is changed.
+
+    ``prefix`` is the configured key prefix, None for the default ``sagelift/<project>``.
 
     Raises CredentialsError without usable credentials, ConfigError without a region or when the
     configured bucket is in another region.
     """
-    names, clients, identity = _prepare(settings, project)
+    names, clients, identity = _prepare(settings, project, prefix)
     observed = observe(names, clients)
     plan = plan_setup(names, observed, options)
     role_arn = observed.role.arn or names.role_arn
     return Prepared(plan=plan, clients=clients, identity=identity, role_arn=role_arn)
 
 
-def prepare_teardown(settings: Settings, *, project: str, force: bool) -> Prepared:
-    """Observe the account and plan teardown; nothing is changed.
+def prepare_teardown(settings: Settings, *, project: str, prefix: str | None = None) -> Prepared:
+    """Observe the account (listing the bucket) and plan teardown; nothing is changed.
 
-    Raises UsageError when the bucket (or repository) is not empty and ``force`` is false.
+    The plan's ``needs_force`` says when it deletes data: check it with ``require_force``
+    before ``apply_plan``.
     """
-    names, clients, identity = _prepare(settings, project)
-    observed = observe(names, clients)
-    plan = plan_teardown(names, observed, force=force)
+    names, clients, identity = _prepare(settings, project, prefix)
+    observed = observe(names, clients, inventory=True)
+    plan = plan_teardown(names, observed)
     return Prepared(
         plan=plan,
         clients=clients,
@@ -110,6 +123,7 @@ def settings_values(names: ResourceNames, role_arn: str) -> dict[str, str]:
     return {
         "region": names.region,
         "bucket": names.bucket,
+        "prefix": names.prefix,
         "role": role_arn,
         "ecr_repository": names.repository,
     }

@@ -5,6 +5,7 @@ Every client comes from ``sagelift.aws.client``; botocore errors become sagelift
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import urllib.parse
@@ -15,6 +16,15 @@ from typing import Any
 
 from sagelift.aws import AwsSettings, client, map_client_error
 from sagelift.errors import CredentialsError
+from sagelift.provision.ownership import (
+    OWNERSHIP_PREFIX,
+    Inventory,
+    owner_tag,
+    ownership_key,
+    ownership_record,
+    parse_ownership,
+    take_inventory,
+)
 from sagelift.provision.plan import (
     BucketState,
     Change,
@@ -24,11 +34,10 @@ from sagelift.provision.plan import (
     RoleState,
 )
 from sagelift.provision.policies import (
-    CODE_EXPIRY_RULE_ID,
-    POLICY_NAME,
     ROLE_PATH,
     ResourceNames,
     bucket_lifecycle_rule,
+    code_expiry_rule_id,
     ecr_lifecycle_policy,
     role_policy,
     tags_for,
@@ -123,16 +132,49 @@ def _document(raw: Any) -> Mapping[str, Any] | None:
     return parsed if isinstance(parsed, Mapping) else None
 
 
-def observe(names: ResourceNames, clients: AccountClients) -> Observed:
-    """The current state of the bucket, repository and role ``names`` designates."""
+def observe(names: ResourceNames, clients: AccountClients, *, inventory: bool = False) -> Observed:
+    """The current state of the bucket, repository and role ``names`` designates.
+
+    With ``inventory`` (teardown) every key of the bucket is listed once and counted by project
+    prefix; setup reads only the ownership objects.
+    """
     return Observed(
-        bucket=_observe_bucket(names, clients.s3),
+        bucket=_observe_bucket(names, clients.s3, inventory=inventory),
         repository=_observe_repository(names, clients.ecr),
         role=_observe_role(names, clients.iam),
     )
 
 
-def _observe_bucket(names: ResourceNames, s3: Any) -> BucketState:
+def _keys(s3: Any, bucket: str, prefix: str = "") -> Iterator[str]:
+    with _aws("s3:ListBucket", bucket):
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for entry in page.get("Contents", []):
+                yield str(entry["Key"])
+
+
+def _read_object(s3: Any, bucket: str, key: str) -> bytes:
+    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def _owners(s3: Any, bucket: str) -> dict[str, str]:
+    """Project → prefix, from the bucket's ownership objects."""
+    owners: dict[str, str] = {}
+    for key in _keys(s3, bucket, OWNERSHIP_PREFIX):
+        body = _absent(
+            functools.partial(_read_object, s3, bucket, key),
+            frozenset({"NoSuchKey"}),
+            "s3:GetObject",
+            f"{bucket}/{key}",
+        )
+        parsed = parse_ownership(key, body)
+        if parsed is not None:
+            owners[parsed[0]] = parsed[1]
+    return owners
+
+
+def _observe_bucket(names: ResourceNames, s3: Any, *, inventory: bool) -> BucketState:
     bucket = names.bucket
     location = _absent(
         lambda: s3.get_bucket_location(Bucket=bucket),
@@ -168,8 +210,10 @@ def _observe_bucket(names: ResourceNames, s3: Any) -> BucketState:
         "s3:GetLifecycleConfiguration",
         bucket,
     )
-    with _aws("s3:ListBucket", bucket):
-        listing = s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
+    owners = _owners(s3, bucket)
+    counted: Inventory | None = None
+    if inventory:
+        counted = take_inventory(_keys(s3, bucket), [*owners.values(), names.prefix])
     rules = (encryption or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
     config = (block or {}).get("PublicAccessBlockConfiguration", {})
     return BucketState(
@@ -190,7 +234,8 @@ def _observe_bucket(names: ResourceNames, s3: Any) -> BucketState:
             )
         ),
         lifecycle_rules=tuple((lifecycle or {}).get("Rules", [])),
-        has_objects=int(listing.get("KeyCount", 0)) > 0,
+        owners=owners,
+        inventory=counted,
     )
 
 
@@ -234,18 +279,25 @@ def _observe_role(names: ResourceNames, iam: Any) -> RoleState:
     role = found["Role"]
     with _aws("iam:ListRoleTags", name):
         tags = iam.list_role_tags(RoleName=name).get("Tags")
-    inline = _absent(
-        lambda: iam.get_role_policy(RoleName=name, PolicyName=POLICY_NAME),
-        frozenset({"NoSuchEntity"}),
-        "iam:GetRolePolicy",
-        name,
-    )
+    policies: dict[str, Mapping[str, Any]] = {}
+    with _aws("iam:ListRolePolicies", name):
+        listed = iam.list_role_policies(RoleName=name).get("PolicyNames", [])
+    for policy in listed:
+        inline = _absent(
+            functools.partial(iam.get_role_policy, RoleName=name, PolicyName=policy),
+            frozenset({"NoSuchEntity"}),
+            "iam:GetRolePolicy",
+            name,
+        )
+        document = None if inline is None else _document(inline.get("PolicyDocument"))
+        if document is not None:
+            policies[str(policy)] = document
     return RoleState(
         exists=True,
         arn=str(role["Arn"]),
         tags=_tag_map(tags),
         trust_policy=_document(role.get("AssumeRolePolicyDocument")),
-        inline_policy=None if inline is None else _document(inline.get("PolicyDocument")),
+        inline_policies=policies,
     )
 
 
@@ -260,6 +312,7 @@ def apply_plan(plan: Plan, clients: AccountClients) -> None:
 def _apply(change: Change, plan: Plan, clients: AccountClients) -> None:
     names = plan.names
     tags = tags_for(names)
+    owned = {**tags, owner_tag(names.project): "true"}
     s3, ecr, iam = clients.s3, clients.ecr, clients.iam
     op = change.op
     bucket = names.bucket
@@ -306,7 +359,7 @@ def _apply(change: Change, plan: Plan, clients: AccountClients) -> None:
                 imageScanningConfiguration={"scanOnPush": True},
                 imageTagMutability="MUTABLE",
                 encryptionConfiguration={"encryptionType": "AES256"},
-                tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                tags=[{"Key": k, "Value": v} for k, v in owned.items()],
             )
     elif op == "put_scan_on_push":
         with _aws("ecr:PutImageScanningConfiguration", names.repository):
@@ -326,7 +379,7 @@ def _apply(change: Change, plan: Plan, clients: AccountClients) -> None:
                 RoleName=names.role,
                 AssumeRolePolicyDocument=json.dumps(trust_policy(names)),
                 Description=f"SageMaker execution role for sagelift project {names.project}",
-                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                Tags=[{"Key": k, "Value": v} for k, v in owned.items()],
             )
     elif op == "put_trust_policy":
         with _aws("iam:UpdateAssumeRolePolicy", names.role):
@@ -337,11 +390,40 @@ def _apply(change: Change, plan: Plan, clients: AccountClients) -> None:
         with _aws("iam:PutRolePolicy", names.role):
             iam.put_role_policy(
                 RoleName=names.role,
-                PolicyName=POLICY_NAME,
+                PolicyName=change.target,
                 PolicyDocument=json.dumps(role_policy(names)),
             )
-    elif op == "empty_bucket":
-        _empty_bucket(bucket, s3)
+    else:
+        _apply_ownership(change, names, clients)
+
+
+def _apply_ownership(change: Change, names: ResourceNames, clients: AccountClients) -> None:
+    """The steps that record or remove a project's use of a resource, and the deletions."""
+    s3, ecr, iam = clients.s3, clients.ecr, clients.iam
+    op = change.op
+    bucket = names.bucket
+    if op == "put_ownership":
+        with _aws("s3:PutObject", f"{bucket}/{change.target}"):
+            s3.put_object(
+                Bucket=bucket,
+                Key=ownership_key(names.project),
+                Body=ownership_record(names),
+                ContentType="application/json",
+            )
+    elif op == "tag_owner":
+        _tag_owner(change, names, clients, add=True)
+    elif op == "untag_owner":
+        _tag_owner(change, names, clients, add=False)
+    elif op == "delete_prefix":
+        _delete_prefix(bucket, change.target, s3)
+    elif op == "delete_ownership":
+        with _aws("s3:DeleteObject", f"{bucket}/{change.target}"):
+            s3.delete_object(Bucket=bucket, Key=ownership_key(names.project))
+    elif op == "delete_lifecycle_rule":
+        _delete_lifecycle_rule(bucket, change.target, s3)
+    elif op == "delete_role_policy":
+        with _aws("iam:DeleteRolePolicy", names.role):
+            iam.delete_role_policy(RoleName=names.role, PolicyName=change.target)
     elif op == "delete_bucket":
         with _aws("s3:DeleteBucket", bucket):
             s3.delete_bucket(Bucket=bucket)
@@ -352,26 +434,65 @@ def _apply(change: Change, plan: Plan, clients: AccountClients) -> None:
         _delete_role(names.role, iam)
 
 
-def _put_lifecycle(names: ResourceNames, days: int, s3: Any) -> None:
-    """Replace sagelift's rule and keep every other rule of the bucket."""
-    bucket = names.bucket
+def _tag_owner(change: Change, names: ResourceNames, clients: AccountClients, *, add: bool) -> None:
+    """Add or remove one owner tag; TagRole/TagResource leave the other tags as they are."""
+    key = change.target
+    if change.resource == "role":
+        with _aws("iam:TagRole" if add else "iam:UntagRole", names.role):
+            if add:
+                clients.iam.tag_role(RoleName=names.role, Tags=[{"Key": key, "Value": "true"}])
+            else:
+                clients.iam.untag_role(RoleName=names.role, TagKeys=[key])
+        return
+    action = "ecr:TagResource" if add else "ecr:UntagResource"
+    with _aws(action, names.repository):
+        if add:
+            clients.ecr.tag_resource(
+                resourceArn=names.repository_arn, tags=[{"Key": key, "Value": "true"}]
+            )
+        else:
+            clients.ecr.untag_resource(resourceArn=names.repository_arn, tagKeys=[key])
+
+
+def _lifecycle_rules(bucket: str, s3: Any) -> list[Any]:
     current = _absent(
         lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
         frozenset({"NoSuchLifecycleConfiguration"}),
         "s3:GetLifecycleConfiguration",
         bucket,
     )
-    others = [r for r in (current or {}).get("Rules", []) if r.get("ID") != CODE_EXPIRY_RULE_ID]
-    rules = [*others, bucket_lifecycle_rule(names, days=days)]
+    return list((current or {}).get("Rules", []))
+
+
+def _put_rules(bucket: str, rules: list[Any], s3: Any) -> None:
     with _aws("s3:PutLifecycleConfiguration", bucket):
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=bucket, LifecycleConfiguration={"Rules": rules}
-        )
+        if rules:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=bucket, LifecycleConfiguration={"Rules": rules}
+            )
+        else:
+            s3.delete_bucket_lifecycle(Bucket=bucket)
 
 
-def _empty_bucket(bucket: str, s3: Any) -> None:
+def _put_lifecycle(names: ResourceNames, days: int, s3: Any) -> None:
+    """Replace this project's rule and keep every other rule of the bucket."""
+    rule = code_expiry_rule_id(names)
+    others = [r for r in _lifecycle_rules(names.bucket, s3) if r.get("ID") != rule]
+    _put_rules(names.bucket, [*others, bucket_lifecycle_rule(names, days=days)], s3)
+
+
+def _delete_lifecycle_rule(bucket: str, rule: str, s3: Any) -> None:
+    rules = _lifecycle_rules(bucket, s3)
+    kept = [r for r in rules if r.get("ID") != rule]
+    if len(kept) != len(rules):
+        _put_rules(bucket, kept, s3)
+
+
+def _delete_prefix(bucket: str, prefix: str, s3: Any) -> None:
+    """Delete every object (and object version) whose key starts with ``<prefix>/``."""
+    under = prefix.strip("/") + "/"
     with _aws("s3:DeleteObject", bucket):
-        pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
+        pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=under)
         for page in pages:
             doomed = [
                 {"Key": v["Key"], "VersionId": v["VersionId"]}
@@ -379,7 +500,7 @@ def _empty_bucket(bucket: str, s3: Any) -> None:
             ]
             if doomed:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=under)
         for page in pages:
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:

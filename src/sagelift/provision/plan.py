@@ -1,7 +1,11 @@
-"""Setup and teardown as plans: observed state + wanted names → a list of changes. Pure.
+"""Setup as a plan: observed state + wanted names → a list of changes. Pure.
 
 A resource sagelift did not create (no ``sagelift:managed=true`` tag) is never changed or
-deleted; the plan says so in a notice instead. A resource another project created is left to it.
+deleted; the plan says so in a notice instead. Using a sagelift resource another project created
+(the shared bucket, or a repository or role the settings name) records this project as one of its
+users (``ownership.py``) so that the other project's teardown leaves it in place; a role created
+for another project gets this project's grants as a separate inline policy, its own left as is.
+Teardown is planned in ``teardown.py``.
 """
 
 from __future__ import annotations
@@ -11,13 +15,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sagelift.errors import ConfigError, UsageError
+from sagelift.errors import ConfigError
+from sagelift.provision.ownership import (
+    OWNER_TAG_PREFIX,
+    Inventory,
+    owner_tag,
+    owners_from_tags,
+    ownership_key,
+)
 from sagelift.provision.policies import (
     MANAGED_TAG,
     PROJECT_TAG,
     ResourceNames,
     bucket_lifecycle_rule,
     ecr_lifecycle_policy,
+    policy_name_for,
     role_policy,
     trust_policy,
 )
@@ -26,12 +38,14 @@ __all__ = [
     "BucketState",
     "Change",
     "Observed",
+    "Op",
     "Plan",
     "RepositoryState",
+    "Resource",
     "RoleState",
     "SetupOptions",
+    "is_managed",
     "plan_setup",
-    "plan_teardown",
 ]
 
 Resource = Literal["bucket", "repository", "role"]
@@ -46,7 +60,13 @@ Op = Literal[
     "create_role",
     "put_trust_policy",
     "put_role_policy",
-    "empty_bucket",
+    "put_ownership",
+    "tag_owner",
+    "delete_prefix",
+    "delete_ownership",
+    "delete_lifecycle_rule",
+    "untag_owner",
+    "delete_role_policy",
     "delete_bucket",
     "delete_repository",
     "delete_role",
@@ -61,13 +81,17 @@ class SetupOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BucketState:
+    """``owners``: project → key prefix, from the ownership objects; ``inventory``: the objects
+    counted by prefix (observed for teardown only, None otherwise)."""
+
     exists: bool
     region: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     encrypted: bool = False
     public_access_blocked: bool = False
     lifecycle_rules: tuple[Mapping[str, Any], ...] = ()
-    has_objects: bool = False
+    owners: Mapping[str, str] = field(default_factory=dict)
+    inventory: Inventory | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +109,7 @@ class RoleState:
     arn: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     trust_policy: Mapping[str, Any] | None = None
-    inline_policy: Mapping[str, Any] | None = None
+    inline_policies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,20 +121,26 @@ class Observed:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Change:
+    """One step; ``target`` names the part of the resource it acts on where that is not the
+    whole resource (an object key, a prefix, a lifecycle rule ID, a tag key, a policy name)."""
+
     resource: Resource
     name: str
     op: Op
     summary: str
+    target: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
-    """What to do, in order; ``notices`` name what is deliberately left alone."""
+    """What to do, in order; ``notices`` name what is deliberately left alone and why;
+    ``needs_force`` says why the changes destroy data (teardown only; empty when they do not)."""
 
     names: ResourceNames
     options: SetupOptions
     changes: tuple[Change, ...]
     notices: tuple[str, ...] = ()
+    needs_force: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -122,15 +152,21 @@ class Plan:
             out = ["nothing to do"]
         else:
             out = [
-                f"{'-' if c.op.startswith(('delete', 'empty')) else '+'} "
+                f"{'-' if c.op.startswith(('delete', 'untag')) else '+'} "
                 f"{c.resource} {c.name}: {c.summary}"
                 for c in self.changes
             ]
         return out + [f"= {n}" for n in self.notices]
 
 
-def _managed(tags: Mapping[str, str]) -> bool:
+def is_managed(tags: Mapping[str, str]) -> bool:
+    """Whether sagelift created the resource carrying ``tags``."""
     return tags.get(MANAGED_TAG) == "true"
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether one key prefix lies inside (or is) the other."""
+    return a == b or not a or not b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
 def _canonical(document: Any) -> str:
@@ -166,8 +202,10 @@ def _plan_bucket(
     changes: list[Change],
     notices: list[str],
 ) -> None:
-    def add(op: Op, summary: str) -> None:
-        changes.append(Change(resource="bucket", name=names.bucket, op=op, summary=summary))
+    def add(op: Op, summary: str, target: str = "") -> None:
+        changes.append(
+            Change(resource="bucket", name=names.bucket, op=op, summary=summary, target=target)
+        )
 
     if state.exists and state.region not in (None, names.region):
         raise ConfigError(
@@ -175,15 +213,17 @@ def _plan_bucket(
             hint="SageMaker needs the bucket in the job's region: set aws.region to "
             f"{state.region} or set aws.bucket to another name",
         )
+    expiry = f"expire {names.prefix}/code/ after {options.code_expiry_days}d"
+    record = ownership_key(names.project)
+    ownership = f"record project '{names.project}' (prefix {names.prefix}/) in {record}"
     if not state.exists:
         add("create_bucket", f"create in {names.region}, tagged")
         add("put_bucket_encryption", "default encryption SSE-S3")
         add("put_public_access_block", "block all public access")
-        add(
-            "put_bucket_lifecycle", f"expire {names.prefix}/code/ after {options.code_expiry_days}d"
-        )
+        add("put_bucket_lifecycle", expiry)
+        add("put_ownership", ownership, record)
         return
-    if not _managed(state.tags):
+    if not is_managed(state.tags):
         notices.append(f"bucket {names.bucket}: exists, not created by sagelift; used as is")
         return
     if not state.encrypted:
@@ -192,9 +232,36 @@ def _plan_bucket(
         add("put_public_access_block", "block all public access")
     wanted = bucket_lifecycle_rule(names, days=options.code_expiry_days)
     if not any(_contains(rule, wanted) for rule in state.lifecycle_rules):
-        add(
-            "put_bucket_lifecycle", f"expire {names.prefix}/code/ after {options.code_expiry_days}d"
+        add("put_bucket_lifecycle", expiry)
+    if state.owners.get(names.project) != names.prefix:
+        add("put_ownership", ownership, record)
+    for other, prefix in sorted(state.owners.items()):
+        if other != names.project and _overlap(prefix, names.prefix):
+            notices.append(
+                f"bucket {names.bucket}: prefix {names.prefix}/ overlaps project '{other}' "
+                f"(prefix {prefix}/); teardown of either keeps the shared objects"
+            )
+
+
+def _owner_changes(
+    resource: Resource, name: str, project: str, tags: Mapping[str, str]
+) -> list[Change]:
+    """Tag ``project`` as a user of a resource sagelift made, unless it already is one; a
+    resource from before owner tags first gets its creator's tag, so the creator stays a user."""
+    wanted = [project]
+    if not any(k.startswith(OWNER_TAG_PREFIX) for k in tags):
+        wanted = sorted(owners_from_tags(tags) | {project})
+    return [
+        Change(
+            resource=resource,
+            name=name,
+            op="tag_owner",
+            summary=f"record project '{user}' as a user (tag {owner_tag(user)})",
+            target=owner_tag(user),
         )
+        for user in wanted
+        if owner_tag(user) not in tags
+    ]
 
 
 def _plan_repository(
@@ -212,7 +279,7 @@ def _plan_repository(
         add("create_repository", "create with scan on push, tagged")
         add("put_ecr_lifecycle", lifecycle)
         return
-    if not _managed(state.tags):
+    if not is_managed(state.tags):
         notices.append(
             f"repository {names.repository}: exists, not created by sagelift; used as is"
         )
@@ -223,97 +290,40 @@ def _plan_repository(
     current = None if state.lifecycle_policy is None else json.loads(state.lifecycle_policy)
     if current is None or _canonical(current) != _canonical(wanted):
         add("put_ecr_lifecycle", lifecycle)
+    changes.extend(_owner_changes("repository", names.repository, names.project, state.tags))
 
 
 def _plan_role(
     names: ResourceNames, state: RoleState, changes: list[Change], notices: list[str]
 ) -> None:
-    def add(op: Op, summary: str) -> None:
-        changes.append(Change(resource="role", name=names.role, op=op, summary=summary))
+    def add(op: Op, summary: str, target: str = "") -> None:
+        changes.append(
+            Change(resource="role", name=names.role, op=op, summary=summary, target=target)
+        )
 
+    grants = "least-privilege inline policy (bucket prefix, repository, logs)"
     if not state.exists:
         add("create_role", "create, trusted by sagemaker.amazonaws.com, tagged")
-        add("put_role_policy", "least-privilege inline policy (bucket prefix, repository, logs)")
+        add("put_role_policy", grants, policy_name_for(names, creator=True))
         return
-    if not _managed(state.tags):
+    if not is_managed(state.tags):
         notices.append(
             f"role {names.role}: exists, not created by sagelift; used as is "
             "(check it with 'sagelift doctor')"
         )
         return
+    creator = state.tags.get(PROJECT_TAG) == names.project
     if state.trust_policy is None or _canonical(state.trust_policy) != _canonical(
         trust_policy(names)
     ):
         add("put_trust_policy", "trust sagemaker.amazonaws.com")
-    if state.inline_policy is None or _canonical(state.inline_policy) != _canonical(
-        role_policy(names)
-    ):
-        add("put_role_policy", "least-privilege inline policy (bucket prefix, repository, logs)")
-
-
-def plan_teardown(names: ResourceNames, observed: Observed, *, force: bool) -> Plan:
-    """Delete what setup made for this project: resources tagged managed *and* this project.
-
-    Raises UsageError (nothing done) when the bucket holds objects or the repository holds
-    images and ``force`` is false.
-    """
-    changes: list[Change] = []
-    notices: list[str] = []
-
-    def owned(kind: str, name: str, exists: bool, tags: Mapping[str, str]) -> bool:
-        if not exists:
-            return False
-        if not _managed(tags):
-            notices.append(f"{kind} {name}: not created by sagelift; left alone")
-            return False
-        if tags.get(PROJECT_TAG) != names.project:
-            other = tags.get(PROJECT_TAG, "?")
-            notices.append(f"{kind} {name}: created for project '{other}'; left alone")
-            return False
-        return True
-
-    bucket = observed.bucket
-    if owned("bucket", names.bucket, bucket.exists, bucket.tags):
-        if bucket.has_objects and not force:
-            raise UsageError(
-                f"bucket {names.bucket} is not empty; teardown would delete its objects",
-                hint="copy out what you need, then run 'sagelift aws teardown --force'",
-            )
-        if bucket.has_objects:
-            changes.append(
-                Change(
-                    resource="bucket",
-                    name=names.bucket,
-                    op="empty_bucket",
-                    summary="delete every object",
-                )
-            )
-        changes.append(
-            Change(resource="bucket", name=names.bucket, op="delete_bucket", summary="delete")
+    policy = policy_name_for(names, creator=creator)
+    current = state.inline_policies.get(policy)
+    if current is None or _canonical(current) != _canonical(role_policy(names)):
+        add("put_role_policy", f"{grants} as {policy}", policy)
+    if not creator:
+        other = state.tags.get(PROJECT_TAG, "?")
+        notices.append(
+            f"role {names.role}: created for project '{other}'; its policy is left as is"
         )
-    repository = observed.repository
-    if owned("repository", names.repository, repository.exists, repository.tags):
-        if repository.has_images and not force:
-            raise UsageError(
-                f"repository {names.repository} holds images; teardown would delete them",
-                hint="run 'sagelift aws teardown --force' to delete it with its images",
-            )
-        changes.append(
-            Change(
-                resource="repository",
-                name=names.repository,
-                op="delete_repository",
-                summary="delete" + (" with its images" if repository.has_images else ""),
-            )
-        )
-    role = observed.role
-    if owned("role", names.role, role.exists, role.tags):
-        changes.append(
-            Change(
-                resource="role",
-                name=names.role,
-                op="delete_role",
-                summary="delete with its inline policies",
-            )
-        )
-    return Plan(names=names, options=SetupOptions(), changes=tuple(changes), notices=tuple(notices))
+    changes.extend(_owner_changes("role", names.role, names.project, state.tags))

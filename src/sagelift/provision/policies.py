@@ -22,9 +22,11 @@ __all__ = [
     "UNSCOPED_ACTIONS",
     "ResourceNames",
     "bucket_lifecycle_rule",
+    "code_expiry_rule_id",
     "default_names",
     "ecr_lifecycle_policy",
     "partition_of",
+    "policy_name_for",
     "project_slug",
     "role_name_of",
     "role_policy",
@@ -98,20 +100,23 @@ def default_names(
     project: str,
     account: str,
     region: str,
-    prefix: str = "sagelift",
+    prefix: str | None = None,
     bucket: str | None = None,
     repository: str | None = None,
     role: str | None = None,
 ) -> ResourceNames:
-    """Configured names where given, else ``sagelift-<account>-<region>``,
-    ``sagelift-<project>`` and ``sagelift-<project>-sagemaker``."""
+    """Configured names where given, else ``sagelift-<account>-<region>`` (one bucket per
+    account and region, shared by projects), the key prefix ``sagelift/<project>`` (each project
+    its own part of that bucket), ``sagelift-<project>`` and ``sagelift-<project>-sagemaker``
+    (a repository and a role per project)."""
     slug = project_slug(project)
+    chosen = (prefix or "").strip("/")
     return ResourceNames(
         project=slug,
         account=account,
         region=region,
         bucket=bucket or f"sagelift-{account}-{region}",
-        prefix=prefix.strip("/") or "sagelift",
+        prefix=chosen or f"sagelift/{slug}",
         repository=repository or f"sagelift-{slug}",
         role=role_name_of(role) if role else f"sagelift-{slug}-sagemaker"[:64],
         partition=partition_of(region),
@@ -119,7 +124,19 @@ def default_names(
 
 
 def tags_for(names: ResourceNames) -> dict[str, str]:
+    """The tags setup puts on what it creates: made by sagelift, for (first) this project."""
     return {MANAGED_TAG: "true", PROJECT_TAG: names.project}
+
+
+def code_expiry_rule_id(names: ResourceNames) -> str:
+    """The lifecycle rule ID of this project's code expiry (one rule per project prefix)."""
+    return f"{CODE_EXPIRY_RULE_ID}-{names.project}"
+
+
+def policy_name_for(names: ResourceNames, *, creator: bool) -> str:
+    """The role's inline policy holding this project's grants: ``sagelift-training`` on a role
+    created for the project, ``sagelift-training-<project>`` on one it shares with the creator."""
+    return POLICY_NAME if creator else f"{POLICY_NAME}-{names.project}"
 
 
 def trust_policy(names: ResourceNames) -> dict[str, Any]:
@@ -211,7 +228,7 @@ def role_policy(names: ResourceNames) -> dict[str, Any]:
 def bucket_lifecycle_rule(names: ResourceNames, *, days: int) -> dict[str, Any]:
     """Expire code tarballs under ``<prefix>/code/`` after ``days``; drop stale multipart parts."""
     return {
-        "ID": CODE_EXPIRY_RULE_ID,
+        "ID": code_expiry_rule_id(names),
         "Filter": {"Prefix": f"{names.prefix}/code/"},
         "Status": "Enabled",
         "Expiration": {"Days": days},

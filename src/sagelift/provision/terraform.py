@@ -12,12 +12,12 @@ from typing import Any
 
 from sagelift.provision.plan import SetupOptions
 from sagelift.provision.policies import (
-    CODE_EXPIRY_RULE_ID,
     MANAGED_TAG,
     POLICY_NAME,
     PROJECT_TAG,
     ROLE_PATH,
     ResourceNames,
+    code_expiry_rule_id,
     role_policy,
     trust_policy,
 )
@@ -170,7 +170,7 @@ resource "aws_s3_bucket_public_access_block" "jobs" {{
 resource "aws_s3_bucket_lifecycle_configuration" "jobs" {{
   bucket = aws_s3_bucket.jobs.id
   rule {{
-    id     = "{CODE_EXPIRY_RULE_ID}"
+    id     = "{code_expiry_rule_id(_EXPRESSIONS)}"
     status = "Enabled"
     filter {{
       prefix = "${{var.prefix}}/code/"
@@ -238,6 +238,7 @@ output "sagelift_toml" {
     [aws]
     region = "${var.region}"
     bucket = "${aws_s3_bucket.jobs.bucket}"
+    prefix = "${var.prefix}"
     role = "${aws_iam_role.execution.arn}"
     ecr_repository = "${aws_ecr_repository.images.name}"
   EOT
