@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sagelift.errors import SpecError
 from sagelift.codefiles import iter_source_files
+from sagelift.errors import SpecError
 from sagelift.packaging import build_source_tarball, source_digest
 
 TREE = {

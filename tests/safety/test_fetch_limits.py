@@ -70,7 +70,8 @@ def test_the_bomb_archive_is_what_it_claims(tmp_path: Path) -> None:
     assert bomb.stat().st_size < 16 * 1024**2
     with tarfile.open(bomb) as archive:
         first = archive.next()
-    assert first is not None and first.size == 3 * GiB
+    assert first is not None
+    assert first.size == 3 * GiB
 
 
 def test_a_gzip_bomb_over_the_free_space_is_refused_before_writing(
@@ -119,7 +120,7 @@ def test_the_cap_is_a_library_parameter_too(
     project, job, model = finished
     gzip_bomb(model, 3 * GiB)
     before = listing(tmp_path)
-    with pytest.raises(UsageError, match="over the fetch limit of 2.0 GiB"):
+    with pytest.raises(UsageError, match=r"over the fetch limit of 2\.0 GiB"):
         jobs.fetch(project, job, tmp_path / "m", max_bytes=parse_size("2GiB"))
     assert listing(tmp_path) == before
 
@@ -208,7 +209,8 @@ def test_a_regular_file_as_destination_is_a_usage_error(
 
     assert result.returncode == 2, result.stderr
     assert "exists and is not a directory" in result.stderr
-    assert "hint:" in result.stderr and "Traceback" not in result.stderr
+    assert "hint:" in result.stderr
+    assert "Traceback" not in result.stderr
     assert dest.read_text() == "keep me"
 
 

@@ -123,7 +123,9 @@ def test_secrets_stay_out_of_the_tarball_uploaded_to_s3(
     s3.create_bucket(Bucket=BUCKET)
 
     with caplog.at_level("WARNING", logger="sagelift"):
-        jobs.submit(jobs.load_spec(project, environ={}), settings=jobs.load_settings(project, environ={}))
+        jobs.submit(
+            jobs.load_spec(project, environ={}), settings=jobs.load_settings(project, environ={})
+        )
 
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     (tarball_key,) = [k for k in keys if k.endswith("sourcedir.tar.gz")]
@@ -253,5 +255,6 @@ def test_package_list_shows_what_ships_and_what_is_left_out_and_why(
     text = sagelift(project, "package", "--list", home=home)
     assert text.returncode == 0, text.stderr
     assert "train.py" in text.stdout
-    assert ".env" in text.stdout and "a secret, left out by default" in text.stdout
+    assert ".env" in text.stdout
+    assert "a secret, left out by default" in text.stdout
     assert f"sha256 {built.digest}" in text.stdout
