@@ -1,7 +1,9 @@
-"""Extracting archives safely: stdlib only, so the launcher ships it inside every job.
+"""Extracting archives safely, and sizes for people: stdlib only, so the launcher ships it
+inside every job.
 
 Every tarball sagelift extracts (the code in a job, a model on ``fetch``, artifacts for MLflow)
-goes through ``safe_extract``: nothing lands outside the destination.
+goes through ``safe_extract``: nothing lands outside the destination, and nothing past a size
+limit is written.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import re
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from sagelift.errors import StorageError
+from sagelift.errors import StorageError, UsageError
 
-__all__ = ["safe_extract"]
+__all__ = ["declared_size", "format_size", "parse_size", "safe_extract"]
 
 # Python 3.12 (and 3.11.4+/3.10.12+ backports) ship the ``data`` extraction filter (PEP 706).
 _HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def _unsafe(tar_path: Path, name: str, why: str) -> StorageError:
@@ -63,22 +66,53 @@ def _sanitised(member: tarfile.TarInfo) -> tarfile.TarInfo:
     return clean
 
 
-def safe_extract(tar_path: Path, dest: Path) -> None:
-    """Extract the (optionally compressed) tar at ``tar_path`` into ``dest``.
+def declared_size(tar_path: Path, *, stop_above: int | None = None) -> int:
+    """The bytes the (optionally compressed) tar's regular files declare in their headers.
+
+    Reads headers only, stopping as soon as the sum passes ``stop_above`` (the result is then
+    a lower bound above it), so an archive declaring terabytes is refused after one header.
+    A gzip bomb is caught here: its decompressed content is what the headers declare. Raises
+    StorageError on an unreadable archive.
+    """
+    total = 0
+    try:
+        with tarfile.open(tar_path, mode="r:*") as tar:
+            for member in tar:
+                if member.isfile():
+                    total += member.size
+                if stop_above is not None and total > stop_above:
+                    break
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise StorageError(
+            f"cannot read {tar_path}: {exc}",
+            hint="the archive is damaged; download it again or inspect it with tar",
+        ) from exc
+    return total
+
+
+def safe_extract(tar_path: Path, dest: Path, *, max_bytes: int | None = None) -> int:
+    """Extract the (optionally compressed) tar at ``tar_path`` into ``dest``; returns the
+    bytes written.
 
     Refuses, before writing anything, absolute names, ``..``, symlinks and hard links leading
-    outside ``dest``, devices and fifos; each member is checked again against the real path on
-    disk as it is written (a symlink extracted earlier cannot redirect a later member). Owners
-    are not restored and setuid/sticky/group- and world-write bits are dropped. Raises
-    StorageError with a hint on an unsafe or unreadable archive.
+    outside ``dest``, devices and fifos, and (with ``max_bytes``) archives whose files declare
+    more than ``max_bytes``; each member is checked again against the real path on disk as it
+    is written (a symlink extracted earlier cannot redirect a later member), and extraction
+    stops once the bytes really written pass ``max_bytes``. Owners are not restored and
+    setuid/sticky/group- and world-write bits are dropped. Raises StorageError with a hint on
+    an unsafe, oversize or unreadable archive.
     """
     dest.mkdir(parents=True, exist_ok=True)
     real_dest = os.path.realpath(dest)
+    written = 0
     try:
         with tarfile.open(tar_path, mode="r:*") as tar:
             members = tar.getmembers()
             for member in members:
                 _check_member(tar_path, member, real_dest)
+            declared = sum(m.size for m in members if m.isfile())
+            if max_bytes is not None and declared > max_bytes:
+                raise _oversize(tar_path, declared, max_bytes)
             for member in members:
                 parent = os.path.realpath(os.path.join(real_dest, os.path.dirname(member.name)))
                 if not _within(parent, real_dest):
@@ -86,11 +120,45 @@ def safe_extract(tar_path: Path, dest: Path) -> None:
                         tar_path, member.name, "goes through a link leaving the destination"
                     )
                 _extract_one(tar, member, real_dest)
+                if member.isfile():
+                    written += os.lstat(os.path.join(real_dest, member.name)).st_size
+                    if max_bytes is not None and written > max_bytes:
+                        raise _oversize(tar_path, written, max_bytes)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise StorageError(
             f"cannot extract {tar_path}: {exc}",
             hint="the archive is damaged or unsafe; download it again or inspect it with tar",
         ) from exc
+    return written
+
+
+def _oversize(tar_path: Path, size: int, limit: int) -> StorageError:
+    return StorageError(
+        f"refusing to extract {tar_path}: it unpacks to {format_size(size)}, over the "
+        f"{format_size(limit)} allowed",
+        hint=f"inspect it with 'tar -tvzf {tar_path}'",
+    )
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``'500M'``, ``'10G'``, ``'2GiB'``, ``'1.5T'`` or a plain count (binary
+    units). Raises UsageError with a hint on anything else."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, flags=re.IGNORECASE)
+    if match is None:
+        raise UsageError(
+            f"not a size: {text!r}", hint="give bytes or a number with K, M, G or T (e.g. 20G)"
+        )
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+def format_size(size: int) -> str:
+    """``size`` bytes for people: ``'1.5 GiB'``, ``'300 B'``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
 
 
 def _extract_one(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: str) -> None:

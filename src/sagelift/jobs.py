@@ -10,6 +10,7 @@ The CLI is a view of these functions; a Python user calls them directly::
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -332,13 +333,26 @@ def run(
     return JobResult(handle=handle, status=status)
 
 
-def fetch(project_dir: Path, name: str, dest: Path | None = None, *, force: bool = False) -> Path:
+def fetch(
+    project_dir: Path,
+    name: str,
+    dest: Path | None = None,
+    *,
+    force: bool = False,
+    max_bytes: int | None = None,
+) -> Path:
     """Extract the job's model (and output data, under ``output/``) into ``dest``.
 
-    Extraction refuses absolute paths, ``..`` and links that leave ``dest``. An existing,
-    non-empty ``dest`` is never overwritten without ``force``.
+    ``dest`` defaults to ``<project_dir>/models/<job>``; a dir that fetch creates is marked
+    (``codefiles.FETCH_MARKER``) and so never ships as code. Extraction refuses absolute paths,
+    ``..`` and links that leave ``dest``, and archives unpacking to more than ``max_bytes``
+    (default ``unpacking.DEFAULT_MAX_BYTES``) or than the free space there. A refused or failed
+    fetch leaves nothing at ``dest``. An existing, non-empty ``dest`` is never written without
+    ``force``; with it, archive members overwrite files of the same path and nothing else there
+    changes.
     """
-    from sagelift.archives import safe_extract
+    from sagelift.codefiles import FETCH_MARKER
+    from sagelift.unpacking import DEFAULT_MAX_BYTES, Part, check_destination, unpack
 
     handle = handle_for(project_dir, name)
     status = get_backend(handle.backend).describe(handle)
@@ -347,15 +361,12 @@ def fetch(project_dir: Path, name: str, dest: Path | None = None, *, force: bool
             f"job {handle.name} has no model artifacts (status {status.state.value})",
             hint="fetch works once a job has completed or was stopped",
         )
-    target = dest if dest is not None else Path("models") / handle.name
-    if target.exists() and any(target.iterdir()) and not force:
-        raise UsageError(
-            f"{target} exists and is not empty", hint="pick another destination or pass --force"
-        )
-    target.mkdir(parents=True, exist_ok=True)
+    target = dest if dest is not None else Path(project_dir) / "models" / handle.name
+    check_destination(target, force=force)
     with tempfile.TemporaryDirectory(prefix="sagelift-fetch-") as tmp:
-        model = _local_artifact(project_dir, handle, status.model_artifacts, Path(tmp))
-        safe_extract(model, target)
+        parts = [
+            Part(archive=_local_artifact(project_dir, handle, status.model_artifacts, Path(tmp)))
+        ]
         if status.output_artifacts and is_remote_uri(status.output_artifacts):
             try:
                 output = _local_artifact(project_dir, handle, status.output_artifacts, Path(tmp))
@@ -363,10 +374,17 @@ def fetch(project_dir: Path, name: str, dest: Path | None = None, *, force: bool
                 # A job that wrote nothing to /opt/ml/output/data may have no output.tar.gz.
                 log.info("no output data at %s", status.output_artifacts)
             else:
-                safe_extract(output, target / "output")
+                parts.append(Part(archive=output, under="output"))
         elif status.output_artifacts and Path(status.output_artifacts).is_file():
-            safe_extract(Path(status.output_artifacts), target / "output")
-    return target
+            parts.append(Part(archive=Path(status.output_artifacts), under="output"))
+        marker = json.dumps({"job": handle.name, "model": status.model_artifacts}) + "\n"
+        return unpack(
+            parts,
+            target,
+            force=force,
+            max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes,
+            marker=(FETCH_MARKER, marker),
+        )
 
 
 def _local_artifact(project_dir: Path, handle: JobHandle, uri: str, tmp: Path) -> Path:

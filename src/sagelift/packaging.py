@@ -1,12 +1,13 @@
-"""The job's code as a deterministic ``sourcedir.tar.gz``, the files that go in it, and safe
-extraction of archives that come back.
+"""The job's code as a deterministic ``sourcedir.tar.gz``, and safe extraction of archives
+that come back.
 
 Same tree in, same bytes out: entries are sorted, every mtime is 0, owners are ``0``/``""``,
 modes are ``0o755`` (directories, executables) or ``0o644``, and the gzip header carries no name
-and no time. Which files go in follows git's ignore rules (the common subset: globs, ``!``,
-trailing ``/``, anchoring, ``**``, nested ``.gitignore`` files), then ``.sagemakerignore`` at the
-root, then the caller's ``exclude`` patterns (same syntax); a few paths are always left out.
-Symlinks are followed only when they point inside the tree.
+and no time. Which files go in is :mod:`sagelift.codefiles`'s decision (ignore files, the
+``exclude`` setting, secrets and caches left out by default).
+
+This module ships inside the job's runtime bundle, which is stdlib-only: ``codefiles`` (which
+needs ``pathspec``) is imported only by the functions that select files, never at import time.
 """
 
 from __future__ import annotations
@@ -16,26 +17,28 @@ import hashlib
 import io
 import logging
 import os
-import re
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from sagelift.archives import safe_extract
+from sagelift.archives import declared_size, format_size, parse_size, safe_extract
 from sagelift.errors import SpecError
 
+if TYPE_CHECKING:
+    from sagelift.codefiles import CodeSelection, LeftOut
+
 __all__ = [
-    "ALWAYS_EXCLUDED",
     "DEFAULT_MAX_BYTES",
-    "IgnoreRule",
+    "PackageListing",
     "SourcePackage",
     "build_source_tarball",
-    "is_ignored",
-    "iter_source_files",
-    "parse_ignore_patterns",
+    "declared_size",
+    "format_size",
+    "list_package",
+    "parse_size",
     "safe_extract",
     "source_digest",
 ]
@@ -43,181 +46,32 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-ALWAYS_EXCLUDED = (
-    ".git/",
-    "__pycache__/",
-    "*.pyc",
-    ".sagelift/",
-    ".venv/",
-    ".DS_Store",
-    ".ipynb_checkpoints/",
-)
-GITIGNORE = ".gitignore"
-SAGEMAKERIGNORE = ".sagemakerignore"
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IgnoreRule:
-    """One gitignore pattern, compiled. ``base`` is the POSIX dir of the file it came from."""
-
-    base: str
-    regex: re.Pattern[str]
-    negate: bool
-    dir_only: bool
-    anchored: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourcePackage:
-    """A built tarball: ``digest`` is the sha256 hex of its bytes, ``size`` their count."""
+    """A built tarball: ``digest`` is the sha256 hex of its bytes, ``size`` their count;
+    ``selection`` says which files went in and which were left out, and why."""
 
     path: Path
     digest: str
     size: int
     file_count: int
+    selection: CodeSelection
 
 
-def _translate(glob: str) -> str:
-    out: list[str] = []
-    i, n = 0, len(glob)
-    while i < n:
-        at_segment_start = i == 0 or glob[i - 1] == "/"
-        if at_segment_start and glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif at_segment_start and glob.startswith("**", i) and i + 2 == n:
-            out.append(".*")
-            i += 2
-        elif glob[i] == "*":
-            while i < n and glob[i] == "*":
-                i += 1
-            out.append("[^/]*")
-        elif glob[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif glob[i] == "[" and (end := glob.find("]", i + 2)) != -1:
-            body = glob[i + 1 : end]
-            if body[0] in "!^":
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
-            i = end + 1
-        elif glob[i] == "\\" and i + 1 < n:
-            out.append(re.escape(glob[i + 1]))
-            i += 2
-        else:
-            out.append(re.escape(glob[i]))
-            i += 1
-    return "".join(out)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageListing:
+    """What ``build_source_tarball`` would ship: each file with its size, their total, the
+    tarball's size and sha256, and what was left out."""
 
-
-def parse_ignore_patterns(lines: Iterable[str], *, base: str = "") -> list[IgnoreRule]:
-    """Compile gitignore-syntax ``lines`` (comments and blanks skipped) relative to ``base``."""
-    rules = []
-    for raw in lines:
-        line = raw.rstrip("\n\r")
-        line = re.sub(r"(?<!\\) +$", "", line)
-        if not line or line.startswith("#"):
-            continue
-        negate = line.startswith("!")
-        if negate or line.startswith(("\\!", "\\#")):
-            line = line[1:]
-        dir_only = line.endswith("/")
-        line = line.rstrip("/")
-        if not line:
-            continue
-        anchored = "/" in line
-        try:
-            regex = re.compile(_translate(line.lstrip("/")))
-        except re.error:
-            log.warning("ignoring unreadable ignore pattern %r", raw)
-            continue
-        rules.append(
-            IgnoreRule(base=base, regex=regex, negate=negate, dir_only=dir_only, anchored=anchored)
-        )
-    return rules
-
-
-def is_ignored(rel: str, *, is_dir: bool, rules: Sequence[IgnoreRule]) -> bool:
-    """Whether the POSIX path ``rel`` is ignored: the last rule that matches decides."""
-    ignored = False
-    for rule in rules:
-        if rule.dir_only and not is_dir:
-            continue
-        if rule.base:
-            if not rel.startswith(rule.base + "/"):
-                continue
-            sub = rel[len(rule.base) + 1 :]
-        else:
-            sub = rel
-        target = sub if rule.anchored else sub.rsplit("/", 1)[-1]
-        if rule.regex.fullmatch(target):
-            ignored = not rule.negate
-    return ignored
-
-
-_ALWAYS = parse_ignore_patterns(ALWAYS_EXCLUDED)
-
-
-def _read_rules(path: Path, base: str) -> list[IgnoreRule]:
-    if not path.is_file():
-        return []
-    return parse_ignore_patterns(
-        path.read_text(encoding="utf-8", errors="replace").splitlines(), base=base
-    )
-
-
-def iter_source_files(
-    source_dir: Path, *, exclude: Sequence[str] = (), skip: Sequence[Path] = ()
-) -> Iterator[tuple[str, Path]]:
-    """``(relative POSIX path, file to read)`` for every file that belongs in the package.
-
-    Sorted by relative path. ``skip`` names paths (e.g. a channel's data dir inside the source
-    dir) left out with everything under them. A symlink is followed only when it resolves to a
-    file inside ``source_dir``; the file is read through its target.
-    """
-    root = source_dir.resolve()
-    skipped = {p.resolve() for p in skip}
-    tail = _read_rules(root / SAGEMAKERIGNORE, "") + parse_ignore_patterns(exclude)
-    found: list[tuple[str, Path]] = []
-    _walk(root, root, "", [], tail, skipped, found)
-    found.sort(key=lambda item: item[0].split("/"))
-    yield from found
-
-
-def _walk(
-    root: Path,
-    directory: Path,
-    rel_dir: str,
-    git_rules: list[IgnoreRule],
-    tail: list[IgnoreRule],
-    skipped: set[Path],
-    found: list[tuple[str, Path]],
-) -> None:
-    git_rules = git_rules + _read_rules(directory / GITIGNORE, rel_dir)
-    rules = git_rules + tail
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-        path = Path(entry.path)
-        if entry.is_symlink():
-            target = path.resolve()
-            if not target.is_relative_to(root):
-                log.warning("leaving out %s: it links outside the source dir", rel)
-                continue
-            if not target.is_file():
-                log.debug("leaving out %s: links to a directory or nothing", rel)
-                continue
-            path = target
-        is_dir = not entry.is_symlink() and entry.is_dir()
-        if (
-            is_ignored(rel, is_dir=is_dir, rules=_ALWAYS)
-            or is_ignored(rel, is_dir=is_dir, rules=rules)
-            or any(path == s or path.is_relative_to(s) for s in skipped)
-        ):
-            continue
-        if is_dir:
-            _walk(root, path, rel, git_rules, tail, skipped, found)
-        elif path.is_file():
-            found.append((rel, path))
+    files: tuple[tuple[str, int], ...]
+    total_bytes: int
+    tarball_bytes: int
+    digest: str
+    left_out: tuple[LeftOut, ...]
+    risky: tuple[str, ...]
 
 
 def _checked_extra(name: str) -> str:
@@ -231,9 +85,16 @@ def _checked_extra(name: str) -> str:
 
 
 def _entries(
-    source_dir: Path, exclude: Sequence[str], extra_files: Mapping[str, bytes], max_bytes: int
-) -> dict[str, Path | bytes]:
-    entries: dict[str, Path | bytes] = dict(iter_source_files(source_dir, exclude=exclude))
+    source_dir: Path,
+    exclude: Sequence[str],
+    extra_files: Mapping[str, bytes],
+    max_bytes: int,
+    skip: Sequence[Path] = (),
+) -> tuple[dict[str, Path | bytes], CodeSelection]:
+    from sagelift.codefiles import select_code
+
+    selection = select_code(source_dir, exclude=exclude, skip=skip)
+    entries: dict[str, Path | bytes] = dict(selection.files)
     entries.update({_checked_extra(k): v for k, v in extra_files.items()})
     sizes = {
         rel: len(item) if isinstance(item, bytes) else item.stat().st_size
@@ -250,7 +111,7 @@ def _entries(
             "or list those files in .sagemakerignore or exclude",
             field="source_dir",
         )
-    return entries
+    return entries, selection
 
 
 def _mode(item: Path | bytes) -> int:
@@ -279,9 +140,10 @@ def build_source_tarball(
     ``extra_files`` maps archive paths to generated content, replacing a source file of the
     same path. The archive's bytes depend only on the selected paths, their contents and their
     executable bits. Raises SpecError (naming the biggest files) when the content exceeds
-    ``max_bytes``, before anything is written; ``dest`` is replaced atomically.
+    ``max_bytes``, before anything is written; ``dest`` is replaced atomically. Logs nothing
+    about the selection: the caller reports ``selection`` (``codefiles.report_selection``).
     """
-    entries = _entries(source_dir, exclude, extra_files or {}, max_bytes)
+    entries, selection = _entries(source_dir, exclude, extra_files or {}, max_bytes)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     try:
@@ -294,7 +156,33 @@ def build_source_tarball(
         Path(tmp).unlink(missing_ok=True)
         raise
     return SourcePackage(
-        path=dest, digest=digest, size=dest.stat().st_size, file_count=len(entries)
+        path=dest,
+        digest=digest,
+        size=dest.stat().st_size,
+        file_count=len(entries),
+        selection=selection,
+    )
+
+
+def list_package(
+    source_dir: Path, *, exclude: Sequence[str] = (), skip: Sequence[Path] = ()
+) -> PackageListing:
+    """What would ship from ``source_dir``: builds the tarball in a temporary dir (removed
+    afterwards) for its size and digest. Raises SpecError as ``build_source_tarball``."""
+    entries, selection = _entries(source_dir, exclude, {}, DEFAULT_MAX_BYTES, skip)
+    with tempfile.TemporaryDirectory(prefix="sagelift-package-") as tmp:
+        tarball = Path(tmp) / "sourcedir.tar.gz"
+        with open(tarball, "wb") as raw:
+            _write_tar(raw, entries)
+        data = tarball.read_bytes()
+    files = tuple((rel, path.stat().st_size) for rel, path in selection.files)
+    return PackageListing(
+        files=files,
+        total_bytes=sum(size for _, size in files),
+        tarball_bytes=len(data),
+        digest=hashlib.sha256(data).hexdigest(),
+        left_out=selection.left_out,
+        risky=selection.risky,
     )
 
 
@@ -325,7 +213,7 @@ def source_digest(
 
     Cheaper than building: equal digests mean equal tarballs (for one Python/zlib version).
     """
-    entries = _entries(source_dir, exclude, extra_files or {}, max_bytes=2**63)
+    entries, _ = _entries(source_dir, exclude, extra_files or {}, max_bytes=2**63)
     total = hashlib.sha256()
     for rel in sorted(entries, key=lambda r: r.split("/")):
         item = entries[rel]

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sagelift.codefiles import report_selection
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError
 from sagelift.packaging import build_source_tarball
@@ -145,6 +146,7 @@ def ship_code(
             Path(tmp) / TARBALL_NAME,
             exclude=(*spec.exclude, *channel_skip_patterns(spec)),
         )
+        report_selection(tarball.selection)
         bundle_path = bundle.write(Path(tmp) / BUNDLE_NAME)
         digest = code_digest(tarball.digest, bundle.digest)
         prefix = _code_prefix(root_uri, digest)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sagelift.packaging import is_ignored, iter_source_files, parse_ignore_patterns
+from sagelift.codefiles import iter_source_files
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
@@ -164,5 +164,10 @@ def test_sagemakerignore_and_exclude_come_last(tmp_path: Path) -> None:
         ("/root.txt", "sub/root.txt", False, False),
     ],
 )
-def test_pattern_matching(pattern: str, path: str, is_dir: bool, expected: bool) -> None:
-    assert is_ignored(path, is_dir=is_dir, rules=parse_ignore_patterns([pattern])) is expected
+def test_pattern_matching(
+    tmp_path: Path, pattern: str, path: str, is_dir: bool, expected: bool
+) -> None:
+    # A dir is seen through a file inside it: an ignored dir takes its files with it.
+    file = f"{path}/inside" if is_dir else path
+    root = tree(tmp_path, {".sagemakerignore": pattern + "\n", file: ""})
+    assert (file not in selected(root)) is expected

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from sagelift.codefiles import iter_source_files
 from sagelift.errors import SpecError
-from sagelift.packaging import build_source_tarball, iter_source_files, source_digest
+from sagelift.packaging import build_source_tarball, source_digest
 
 TREE = {
     "train.py": b"print('train')\n",

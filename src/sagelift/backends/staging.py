@@ -26,6 +26,7 @@ from pathlib import Path
 from sagelift.aws import AwsSettings
 from sagelift.backends import artifacts
 from sagelift.backends.base import PreparedJob
+from sagelift.codefiles import CodeSelection, channel_dirs, report_selection, select_code
 from sagelift.contract.config_files import (
     ChannelConfig,
     render_checkpoint_config,
@@ -36,7 +37,6 @@ from sagelift.contract.config_files import (
 )
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import InfrastructureError
-from sagelift.packaging import iter_source_files
 from sagelift.spec import JobSpec, is_remote_uri
 
 __all__ = ["StageReport", "copy_tree", "stage_channel", "stage_inputs", "stage_layout"]
@@ -151,13 +151,15 @@ def stage_layout(
     skip: set[str],
 ) -> None:
     """Create ``layout`` for ``job``: directories, code, channels (but ``skip``, which the
-    launcher overlays), checkpoints and the three config files (naming ``view`` paths)."""
+    launcher overlays), checkpoints and the three config files (naming ``view`` paths).
+    Logs what was left out of the code that the user should hear about (secrets)."""
     names = tuple(c.name for c in spec.channels)
     for directory in layout.directories(names):
         directory.mkdir(parents=True, exist_ok=True)
-    stage_inputs(
+    selection = stage_inputs(
         spec, layout, job.settings.aws, checkpoint_path=spec.checkpoint_path, skip_channels=skip
     )
+    report_selection(selection)
     write_config_files(
         layout,
         hyperparameters=render_hyperparameters(
@@ -186,20 +188,18 @@ def stage_inputs(
     *,
     checkpoint_path: str | None,
     skip_channels: set[str] | frozenset[str] = frozenset(),
-) -> None:
+) -> CodeSelection:
     """Copy the code, stage every channel and restore the checkpoints into ``layout``.
 
-    Also what a restart after a (simulated) spot interruption does, as SageMaker does on the
-    new instance: fresh code and data, checkpoints restored from their location.
+    The code is the same selection of files as the code tarball (``codefiles.select_code``:
+    no secrets, caches or virtualenvs); returns it. Also what a restart after a (simulated)
+    spot interruption does, as SageMaker does on the new instance: fresh code and data,
+    checkpoints restored from their location.
     """
     from sagelift.storage import open_storage  # boto3 and friends only for s3:// inputs
 
-    skip = [Path(c.uri) for c in spec.channels if not is_remote_uri(c.uri)]
-    pairs = [
-        (path, layout.code_dir / rel)
-        for rel, path in iter_source_files(spec.source_dir, exclude=spec.exclude, skip=skip)
-    ]
-    copy_tree(pairs, layout.code_dir)
+    selection = select_code(spec.source_dir, exclude=spec.exclude, skip=channel_dirs(spec))
+    copy_tree(((path, layout.code_dir / rel) for rel, path in selection.files), layout.code_dir)
     for channel in spec.channels:
         if channel.name in skip_channels:
             continue
@@ -212,3 +212,4 @@ def stage_inputs(
         artifacts.restore_checkpoints_remote(checkpoint_path, layout.checkpoint_dir, aws)
     elif checkpoint_path is not None:
         artifacts.restore_checkpoints(Path(checkpoint_path), layout.checkpoint_dir)
+    return selection

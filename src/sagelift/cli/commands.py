@@ -15,6 +15,7 @@ from sagelift.cli import image_commands, price_commands, render, setup_commands
 from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scalar
 from sagelift.errors import UsageError
 from sagelift.job import JobHandle, JobState, JobStatus
+from sagelift.packaging import parse_size
 from sagelift.settings import settings_from_config
 from sagelift.spec import parse_job_spec
 
@@ -259,14 +260,26 @@ def cmd_track(args: argparse.Namespace, project: Path) -> int:
     return 0
 
 
+def cmd_package(args: argparse.Namespace, project: Path) -> int:
+    from sagelift.codefiles import describe_package
+
+    listing = describe_package(parse_job_spec(_config(args, project), project))
+    if args.json:
+        render.as_json(render.package_dict(listing))
+    else:
+        render.package_listing(listing)
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace, project: Path) -> int:
     dest = None if args.dest is None else Path(args.dest)
+    max_bytes = None if args.max_size is None else parse_size(args.max_size)
     if args.from_mlflow:
         from sagelift.tracking.fetch import fetch_from_mlflow
 
         target = fetch_from_mlflow(project, args.job, dest, force=args.force)
     else:
-        target = jobs.fetch(project, args.job, dest, force=args.force)
+        target = jobs.fetch(project, args.job, dest, force=args.force, max_bytes=max_bytes)
     if args.dvc:
         from sagelift.data.dvc import add
 
@@ -284,6 +297,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     "logs": cmd_logs,
     "stop": cmd_stop,
     "fetch": cmd_fetch,
+    "package": cmd_package,
     "track": cmd_track,
 }
 COMMANDS.update(setup_commands.COMMANDS)

@@ -155,13 +155,33 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch", help="extract a job's model into a directory")
     fetch.add_argument("job", help="job name, a unique prefix, or 'last'")
     fetch.add_argument("dest", nargs="?", help="destination (default: models/<job>)")
-    fetch.add_argument("--force", action="store_true", help="extract into a non-empty DEST")
+    fetch.add_argument(
+        "--force",
+        action="store_true",
+        help="extract into a non-empty DEST (archive files overwrite theirs; nothing is removed)",
+    )
+    fetch.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        help="refuse archives that unpack to more than SIZE (default 10G; e.g. 50G)",
+    )
     fetch.add_argument(
         "--dvc", action="store_true", help="track the fetched model with DVC (dvc add DEST)"
     )
     fetch.add_argument(
         "--from-mlflow", action="store_true", help="download the model from the job's MLflow run"
     )
+
+    package = sub.add_parser(
+        "package",
+        parents=[spec_flags],
+        help="show what the job's code holds: each file shipped, and what is left out and why",
+    )
+    package.add_argument("script", nargs="?", help=argparse.SUPPRESS)
+    package.add_argument(
+        "--list", action="store_true", help="list the files (the default and only action)"
+    )
+    package.add_argument("--json", action="store_true", help="machine-readable output")
 
     track = sub.add_parser(
         "track", help="record an ended job in MLflow (e.g. one the tracking server missed)"

@@ -6,10 +6,13 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagelift.backends.base import JobState, JobStatus
 from sagelift.errors import SageliftError
+
+if TYPE_CHECKING:
+    from sagelift.packaging import PackageListing
 
 __all__ = ["error", "internal_error", "line", "status_summary", "table"]
 
@@ -106,3 +109,47 @@ def describe(status: JobStatus) -> None:
 
 def as_json(data: Any) -> None:
     out(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+_LEFT_OUT_REASONS = {
+    "always": "always left out",
+    "ignored": "an ignore rule",
+    "secret": "a secret, left out by default",
+    "fetched": "a model sagelift fetch wrote",
+    "channel": "a channel's data",
+    "link": "a link sagelift does not follow",
+}
+
+
+def package_listing(listing: PackageListing) -> None:
+    """``sagelift package --list``: shipped files with sizes, totals, then what was left out."""
+    from sagelift.packaging import format_size
+
+    table([[str(size), rel] for rel, size in listing.files], ["bytes", "shipped"])
+    out(
+        f"{len(listing.files)} files, {format_size(listing.total_bytes)}; "
+        f"sourcedir.tar.gz {format_size(listing.tarball_bytes)}, sha256 {listing.digest}"
+    )
+    if listing.left_out:
+        out("")
+        table(
+            [[item.path, _LEFT_OUT_REASONS[item.reason], item.rule] for item in listing.left_out],
+            ["left out", "why", "rule"],
+        )
+    if listing.risky:
+        out("")
+        out("shipped, but named like secrets: " + ", ".join(listing.risky))
+        out("  leave them out in .sagemakerignore, or keep them with a '!name' line there")
+
+
+def package_dict(listing: PackageListing) -> dict[str, Any]:
+    return {
+        "files": [{"path": rel, "bytes": size} for rel, size in listing.files],
+        "total_bytes": listing.total_bytes,
+        "tarball_bytes": listing.tarball_bytes,
+        "sha256": listing.digest,
+        "left_out": [
+            {"path": i.path, "reason": i.reason, "rule": i.rule} for i in listing.left_out
+        ],
+        "risky": list(listing.risky),
+    }
