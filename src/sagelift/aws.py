@@ -8,6 +8,7 @@ resolves its usual chain (env, profile, SSO, instance role) from the settings gi
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from sagelift.errors import (
     StorageError,
 )
 
-__all__ = ["AwsSettings", "client", "map_client_error", "session"]
+__all__ = ["AwsSettings", "check_profile", "client", "map_client_error", "session"]
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,40 @@ def session(settings: AwsSettings | None = None) -> Any:
     Raises MissingDependency without boto3, ConfigError when the profile does not exist.
     """
     boto3 = _boto3()
-    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import BotoCoreError, ProfileNotFound
 
     settings = settings or AwsSettings()
     try:
         return boto3.Session(profile_name=settings.profile, region_name=settings.region)
+    except ProfileNotFound as exc:
+        name = settings.profile or os.environ.get("AWS_PROFILE") or "default"
+        raise _unknown_profile(name) from exc
     except BotoCoreError as exc:
         raise map_client_error(exc, action="open an AWS session") from exc
+
+
+def check_profile(settings: AwsSettings) -> None:
+    """Raise ConfigError (exit 2) when ``settings.profile`` names no profile of the AWS config
+    files; reads those files only (no network, no credentials)."""
+    if settings.profile is None:
+        return
+    _boto3()
+    import botocore.session
+
+    if settings.profile not in botocore.session.Session().available_profiles:
+        raise _unknown_profile(settings.profile)
+
+
+def _unknown_profile(profile: str) -> ConfigError:
+    import botocore.session
+
+    known = sorted(botocore.session.Session().available_profiles)
+    listed = ", ".join(known) if known else "none configured"
+    return ConfigError(
+        f"aws.profile: no AWS profile named {profile!r} (profiles: {listed})",
+        hint=f"create it with 'aws configure --profile {profile}', or use one of the listed "
+        "profiles (aws.profile / AWS_PROFILE)",
+    )
 
 
 def client(
@@ -153,6 +181,8 @@ def map_client_error(
     InfrastructureError. Missing or refused credentials → CredentialsError; a missing profile →
     ConfigError; missing boto3 → MissingDependency. The caller raises the result ``from exc``.
     """
+    if isinstance(exc, SageliftError):
+        return exc  # already converted where it entered (e.g. a missing profile)
     try:
         from botocore import exceptions as bx
     except ImportError:

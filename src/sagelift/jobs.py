@@ -21,7 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sagelift import records
+from sagelift import preflight, records
+from sagelift.aws import check_profile
 from sagelift.backends import get_backend
 from sagelift.backends.base import Backend, JobHandle, JobState, JobStatus, PreparedJob
 from sagelift.config import Resolved, load_config
@@ -154,6 +155,10 @@ def submit(
     backend = backend_for(spec, settings)
     backend.check(spec)
     check_local_inputs(spec)
+    preflight.check_channels_leave_code_alone(spec)
+    preflight.check_checkpoint_not_a_file(spec)
+    if backend.name == "sagemaker":
+        check_profile(settings.aws)
     from sagelift.data.channels import dvc_versions
 
     data_versions = dvc_versions(spec, allow_dirty=allow_dirty_data)
@@ -322,6 +327,7 @@ def fetch(project_dir: Path, name: str, dest: Path | None = None, *, force: bool
             hint="fetch works once a job has completed or was stopped",
         )
     target = dest if dest is not None else Path("models") / handle.name
+    _check_fetch_dest(target)
     if target.exists() and any(target.iterdir()) and not force:
         raise UsageError(
             f"{target} exists and is not empty", hint="pick another destination or pass --force"
@@ -341,6 +347,18 @@ def fetch(project_dir: Path, name: str, dest: Path | None = None, *, force: bool
         elif status.output_artifacts and Path(status.output_artifacts).is_file():
             safe_extract(Path(status.output_artifacts), target / "output")
     return target
+
+
+def _check_fetch_dest(target: Path) -> None:
+    """Refuse a destination that is (or lies under) an existing file: a model is a directory."""
+    from sagelift.preflight import nearest_existing
+
+    base = nearest_existing(target)
+    if not base.is_dir():
+        raise UsageError(
+            f"{target} cannot be a directory: '{base}' is a file",
+            hint="give a directory to extract the model into (it is created when missing)",
+        )
 
 
 def _local_artifact(project_dir: Path, handle: JobHandle, uri: str, tmp: Path) -> Path:

@@ -6,6 +6,7 @@ does the file-system checks a run needs before any side effect.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shlex
@@ -45,6 +46,10 @@ MAX_RUNTIME_LIMIT = 28 * 24 * 3600
 SECRET_NAME_RE = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE_KEY|API_KEY)", re.I)
 SECRET_NAMES = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
 LOCAL_INSTANCE_TYPES = frozenset({"local", "local_gpu"})
+#: Channel names no user channel may take, on any backend: the code channel sagelift adds
+#: (``sagelift.shipping.CODE_CHANNEL``), and the names that are not a directory of their own
+#: under /opt/ml/input/data.
+RESERVED_CHANNELS = frozenset({"sagelift-code", ".", ".."})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,7 +175,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         else _path(requirements, project_dir, "requirements"),
         opt_ml=_choice(config.get("opt_ml"), "opt_ml", ("auto", "require", "off")),
         metric_definitions=tuple(
-            MetricDefinition(name=name, regex=_str(regex, f"metrics.{name}"))
+            MetricDefinition(name=name, regex=_regex(regex, f"metrics.{name}"))
             for name, regex in sorted(config.table("metrics").items())
         ),
         exclude=tuple(_str_list(config.get("exclude", []), "exclude")),
@@ -239,6 +244,12 @@ def check_local_inputs(spec: JobSpec) -> None:
             raise SpecError(
                 f"entry_point: '{path}' is not readable",
                 hint=f"chmod u+r {path}",
+                field="entry_point",
+            )
+        if not program.endswith((".py", ".sh")) and not os.access(path, os.X_OK):
+            raise SpecError(
+                f"entry_point: '{program}' is neither .py nor .sh and is not executable",
+                hint=f"chmod +x {program}, or name it .py or .sh",
                 field="entry_point",
             )
     for channel in spec.channels:
@@ -330,7 +341,19 @@ def _entry_point(value: Any, source: str | None) -> EntryPoint:
                 field="entry_point",
             )
         return EntryPoint(kind="module", argv=(module,))
-    parts = shlex.split(text)
+    try:
+        parts = shlex.split(text)
+    except ValueError as exc:
+        raise SpecError(
+            f"entry_point: cannot split {text!r} into words: {str(exc).lower()}",
+            hint="close the quote, or give the command as a list: "
+            'entry_point = ["python", "train.py"]',
+            field="entry_point",
+        ) from exc
+    if not parts:
+        raise SpecError(
+            "entry_point: empty command", hint="give a script or a command", field="entry_point"
+        )
     if len(parts) == 1 and not parts[0].startswith("-"):
         return EntryPoint(kind="script", argv=(parts[0],))
     return EntryPoint(kind="command", argv=tuple(parts))
@@ -359,6 +382,13 @@ def _channels(table: Mapping[str, Any], project_dir: Path) -> tuple[Channel, ...
             raise SpecError(
                 f"{key}: '{name}' is not a valid channel name",
                 hint="use 1-64 letters, digits, '.', '-' or '_'",
+                field=key,
+            )
+        if name in RESERVED_CHANNELS:
+            raise SpecError(
+                f"{key}: the channel name '{name}' is reserved"
+                + (" for the job's code" if name.startswith("sagelift") else ""),
+                hint="rename the channel (e.g. train, validation, data)",
                 field=key,
             )
         content_type = None
@@ -446,6 +476,20 @@ def _str(value: Any, field_name: str) -> str:
     return value
 
 
+def _regex(value: Any, field_name: str) -> str:
+    """A metric regex: it must compile, since each output line is matched against it."""
+    text = _str(value, field_name)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise SpecError(
+            f"{field_name}: {text!r} is not a valid regular expression ({exc})",
+            hint="fix the pattern; its first group captures the value, e.g. 'loss=([0-9.]+)'",
+            field=field_name,
+        ) from exc
+    return text
+
+
 def _str_list(value: Any, field_name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SpecError(
@@ -502,9 +546,14 @@ def _bool(value: Any, field_name: str) -> bool:
 def _cost(value: Any) -> float | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise SpecError(
-            f"max_cost: expected a positive amount in USD, got {value!r}",
+            f"max_cost: expected a finite, positive amount in USD, got {value!r}",
             hint="e.g. max_cost = 25",
             field="max_cost",
         )

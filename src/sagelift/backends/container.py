@@ -166,6 +166,7 @@ class ContainerBackend(LocalBackend):
 
     name: ClassVar[str] = "container"
     channel_overlays: ClassVar[bool] = False
+    runs_on_host: ClassVar[bool] = False
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.DETACH, Capability.CHECKPOINTS, Capability.GPU}
     )

@@ -46,6 +46,8 @@ class LocalBackend:
     #: Local directory channels are shown through copy-on-write overlays in the launcher's
     #: mount namespace where that works; a container sees copies.
     channel_overlays: ClassVar[bool] = True
+    #: The entry point runs with this machine's programs (PATH), not an image's.
+    runs_on_host: ClassVar[bool] = True
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.DETACH, Capability.CHECKPOINTS, Capability.GPU}
     )
@@ -92,6 +94,20 @@ class LocalBackend:
                 hint="set opt_ml = 'auto' (paths then point into .sagelift/jobs/<job>/opt-ml) "
                 "or run as root on Linux",
             )
+        self._check_host(spec)
+
+    def _check_host(self, spec: JobSpec) -> None:
+        """This machine's side: the output can be written, the command exists here (a command
+        in an isolated venv or an image is found only there), the staging copies fit."""
+        from sagelift import preflight
+
+        preflight.check_output_creatable(spec)
+        if self.runs_on_host and spec.dependencies == "current":
+            path = spec.environment.get("PATH", os.environ.get("PATH"))
+            preflight.check_command_found(spec, path=path)
+        if spec.source_dir.is_dir():
+            overlays = overlay_channels(spec) if self.channel_overlays else {}
+            preflight.check_free_space(spec, skip=overlays.values())
 
     def submit(self, job: PreparedJob) -> JobHandle:
         spec = job.spec

@@ -36,7 +36,12 @@ from sagelift.backends.sagemaker.request import (
     build_create_training_job_request,
     default_tags,
 )
-from sagelift.backends.sagemaker.resources import Resources, ensure_bucket, resolve_resources
+from sagelift.backends.sagemaker.resources import (
+    Resources,
+    check_buckets,
+    ensure_bucket,
+    resolve_resources,
+)
 from sagelift.backends.sagemaker.validation import instance_types, validate_request
 from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
 from sagelift.errors import SpecError, UnsupportedFeature
@@ -127,6 +132,18 @@ def _git_state(project_dir: Path) -> tuple[str | None, bool]:
     return head.stdout.strip() or None, bool(dirty.stdout.strip())
 
 
+def _s3_locations(spec: JobSpec) -> dict[str, str]:
+    """``field -> s3:// URI`` for every location of the spec already in S3."""
+    found = {f"channels.{c.name}": c.uri for c in spec.channels if c.uri.startswith("s3://")}
+    for field, uri in (
+        ("output_path", spec.output_path),
+        ("checkpoint_path", spec.checkpoint_path),
+    ):
+        if uri is not None and uri.startswith("s3://"):
+            found[field] = uri
+    return found
+
+
 def _digest_of(image_uri: str) -> str | None:
     """The ``sha256:…`` an image URI is pinned to, or None for a tag."""
     return image_uri.rpartition("@")[2] if "@" in image_uri else None
@@ -171,7 +188,8 @@ class SageMakerBackend:
         return self._shipper
 
     def check(self, spec: JobSpec) -> None:
-        """Instance type, reserved channel name and every s3:// URI; no side effects."""
+        """Instance type and every s3:// URI; no side effects. (Reserved channel names are
+        refused by the spec, for every backend.)"""
         from sagelift.storage import parse_uri
 
         if spec.interruptions:
@@ -182,13 +200,6 @@ class SageMakerBackend:
             )
         if spec.instance_type not in instance_types():
             validate_request({"ResourceConfig": {"InstanceType": spec.instance_type}})
-        for channel in spec.channels:
-            if channel.name == CODE_CHANNEL:
-                raise SpecError(
-                    f"channels.{CODE_CHANNEL}: this channel name is reserved for the code",
-                    hint="rename the channel",
-                    field=f"channels.{CODE_CHANNEL}",
-                )
         for field, uri in (
             *((f"channels.{c.name}", c.uri) for c in spec.channels),
             ("output_path", spec.output_path),
@@ -259,6 +270,9 @@ class SageMakerBackend:
             job.settings.image, region=job.region, instance_type=spec.instance_type
         )
         resources = resolve_resources(job.settings, region=job.region)
+        from sagelift.aws import client
+
+        check_buckets(_s3_locations(spec), client("s3", aws))
         planned_image = image_uri or planned_image_uri(
             spec, job.settings, account=resources.account, region=resources.region
         )
@@ -288,8 +302,6 @@ class SageMakerBackend:
             )
 
         storage = open_storage("s3", aws=aws)
-        from sagelift.aws import client
-
         ensure_bucket(resources, client("s3", aws))
         shipper = self._shipping()
         code = shipper.ship_code(spec, storage=storage, root_uri=resources.root_uri)
