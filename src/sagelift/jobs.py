@@ -158,7 +158,11 @@ def submit(
     preflight.check_channels_leave_code_alone(spec)
     preflight.check_checkpoint_not_a_file(spec)
     if backend.name == "sagemaker":
+        from sagelift.backends.sagemaker.validation import check_region
+
         check_profile(settings.aws)
+        if settings.aws.region:
+            check_region(settings.aws.region)
     from sagelift.data.channels import dvc_versions
 
     data_versions = dvc_versions(spec, allow_dirty=allow_dirty_data)

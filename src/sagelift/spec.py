@@ -6,6 +6,7 @@ does the file-system checks a run needs before any side effect.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -166,7 +167,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         stop_grace=_seconds(config.get("stop_grace"), "stop_grace", 3600, minimum=0),
         base_job_name=_base_name(str(base)),
         job_name=None if job_name is None else str(job_name),
-        instance_type=_str(config.get("instance_type"), "instance_type"),
+        instance_type=_instance_type(config.get("instance_type")),
         instance_count=_int(config.get("instance_count"), "instance_count", 1, 100),
         volume_size=_int(config.get("volume_size"), "volume_size", 1, 16384),
         dependencies=_choice(config.get("dependencies"), "dependencies", ("current", "isolated")),
@@ -474,6 +475,21 @@ def _str(value: Any, field_name: str) -> str:
             field=field_name,
         )
     return value
+
+
+def _instance_type(value: Any) -> str:
+    """'local', 'local_gpu' or an ml.* type (checked against SageMaker's list by its backend)."""
+    text = _str(value, "instance_type")
+    if text in LOCAL_INSTANCE_TYPES or text.startswith("ml."):
+        return text
+    close = difflib.get_close_matches(text.lower(), sorted(LOCAL_INSTANCE_TYPES), n=1, cutoff=0.6)
+    guess = close[0] if close else None
+    raise SpecError(
+        f"instance_type: {text!r} is neither 'local', 'local_gpu' nor an ml.* instance type",
+        hint=(f"did you mean '{guess}'? " if guess else "")
+        + "use local (this machine) or e.g. ml.m5.xlarge (SageMaker)",
+        field="instance_type",
+    )
 
 
 def _regex(value: Any, field_name: str) -> str:
