@@ -93,15 +93,16 @@ def session(settings: AwsSettings | None = None) -> Any:
 
 
 def check_profile(settings: AwsSettings) -> None:
-    """Raise ConfigError (exit 2) when ``settings.profile`` names no profile of the AWS config
-    files; reads those files only (no network, no credentials)."""
-    if settings.profile is None:
+    """Raise ConfigError (exit 2) when ``settings.profile`` (else ``AWS_PROFILE``) names no
+    profile of the AWS config files; reads those files only (no network, no credentials)."""
+    profile = settings.profile or os.environ.get("AWS_PROFILE")
+    if not profile:
         return
     _boto3()
     import botocore.session
 
-    if settings.profile not in botocore.session.Session().available_profiles:
-        raise _unknown_profile(settings.profile)
+    if profile not in botocore.session.Session().available_profiles:
+        raise _unknown_profile(profile)
 
 
 def _unknown_profile(profile: str) -> ConfigError:

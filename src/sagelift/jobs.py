@@ -184,6 +184,7 @@ def submit(
         region=settings.aws.region or _default_region(),
         settings=settings,
     )
+    backend.preflight(job)
     record_dir.mkdir(parents=True)
     try:
         records.write_json_atomic(

@@ -8,10 +8,8 @@ InfrastructureError (exit 3) when this machine cannot do it (not enough disk), e
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -80,9 +78,9 @@ def check_checkpoint_not_a_file(spec: JobSpec) -> None:
 def check_output_creatable(spec: JobSpec) -> None:
     """Refuse a local output_path that cannot be created or written by this user.
 
-    The closest existing ancestor must be a directory in which a directory can be made: it is
-    tried (and removed at once), since permission bits alone miss read-only and virtual file
-    systems (/proc, /sys) and do not bind root.
+    The closest existing ancestor must be a directory this user may write to, on a file system
+    that is neither mounted read-only nor virtual (/proc, /sys: no blocks), since permission
+    bits alone miss those and do not bind root.
     """
     value = spec.output_path
     if is_remote_uri(value):
@@ -95,16 +93,26 @@ def check_output_creatable(spec: JobSpec) -> None:
             hint="point output_path at a directory, or remove the file",
             field="output_path",
         )
+    problem = None
     try:
-        probe = tempfile.mkdtemp(prefix=".sagelift-probe-", dir=base)
+        info = os.statvfs(base)
     except OSError as exc:
+        problem = exc.strerror or str(exc)
+    else:
+        if info.f_flag & os.ST_RDONLY:
+            problem = "a read-only file system"
+        elif info.f_blocks == 0:
+            problem = "a virtual file system"
+        elif not os.access(base, os.W_OK | os.X_OK):
+            problem = "not writable by this user"
+    if problem is not None:
         raise SpecError(
-            f"output_path: cannot create '{value}' ({exc.strerror or exc} in '{base}')",
+            f"output_path: cannot create '{value}': '{base}' is {problem}"
+            if problem.startswith(("a ", "not"))
+            else f"output_path: cannot create '{value}' ({problem})",
             hint="pick a directory you can write to, e.g. output_path = '.sagelift/jobs'",
             field="output_path",
-        ) from exc
-    with contextlib.suppress(OSError):
-        os.rmdir(probe)
+        )
 
 
 def check_command_found(spec: JobSpec, *, path: str | None) -> None:

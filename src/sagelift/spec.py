@@ -39,6 +39,8 @@ OptMl = Literal["auto", "require", "off"]
 # botocore: TrainingJobName pattern and length; ChannelName pattern and length.
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 CHANNEL_RE = re.compile(r"^[A-Za-z0-9.\-_]{1,64}$")
+# S3 bucket naming rules (general purpose buckets).
+S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 ENV_KEY_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,511}$")
 # CreateTrainingJob.Environment: at most 100 entries, values at most 512 characters.
 MAX_ENV_ENTRIES = 100
@@ -457,6 +459,14 @@ def _location(value: Any, project_dir: Path, field_name: str) -> str:
             raise SpecError(
                 f"{field_name}: unsupported scheme '{scheme}://'",
                 hint="use a local path or s3://bucket/prefix",
+                field=field_name,
+            )
+        bucket = text[len("s3://") :].split("/", 1)[0]
+        if not S3_BUCKET_RE.match(bucket):
+            raise SpecError(
+                f"{field_name}: {text!r} does not name a valid S3 bucket",
+                hint="use s3://bucket/prefix with a bucket of 3-63 lowercase letters, digits, "
+                "'.' and '-'",
                 field=field_name,
             )
         return text

@@ -109,6 +109,9 @@ class LocalBackend:
             overlays = overlay_channels(spec) if self.channel_overlays else {}
             preflight.check_free_space(spec, skip=overlays.values())
 
+    def preflight(self, job: PreparedJob) -> None:
+        """Nothing beyond ``check``: a local job needs no remote resources."""
+
     def submit(self, job: PreparedJob) -> JobHandle:
         spec = job.spec
         record = job.record_dir

@@ -43,7 +43,14 @@ SCALAR_FLAGS = {
 
 def dispatch(args: argparse.Namespace) -> int:
     handler: Callable[[argparse.Namespace, Path], int] = COMMANDS[args.command_name]
-    return handler(args, Path(args.project))
+    project = Path(args.project)
+    if not project.is_dir():
+        problem = "is not a directory" if project.exists() else "does not exist"
+        raise UsageError(
+            f"-C {args.project}: the project directory {problem}",
+            hint="give the directory that holds your project (default: the current one)",
+        )
+    return handler(args, project)
 
 
 def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:

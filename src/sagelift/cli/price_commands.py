@@ -29,7 +29,6 @@ def register(sub: Any) -> None:
 
 def cmd_prices(args: argparse.Namespace, project: Path) -> int:
     from sagelift import pricing
-
     from sagelift.backends.sagemaker.validation import check_region
 
     for region in [args.region] if args.prices_action == "show" else args.region or []:

@@ -176,6 +176,7 @@ class SageMakerBackend:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._shipper = shipper
+        self._resources: dict[str, Resources] = {}
         self._backoff = backoff
         self._sleep = sleep
 
@@ -257,6 +258,19 @@ class SageMakerBackend:
             max_wait=spot_max_wait(spec) if spec.spot else None,
         )
 
+    def preflight(self, job: PreparedJob) -> None:
+        """The cost guard, the role and every bucket the spec names (HeadBucket), before the
+        record exists; the resolved resources are kept for ``submit``."""
+        self._resources = {}
+        cost = cost_estimate(job.spec, job.region)
+        check_max_cost(cost, job.spec.max_cost, region=job.region)
+        resources = resolve_resources(job.settings, region=job.region)
+        from sagelift.aws import client
+
+        aws = self._aws(job.settings.aws, job.region)
+        check_buckets(_s3_locations(job.spec), client("s3", aws))
+        self._resources = {job.name: resources}
+
     def submit(self, job: PreparedJob) -> JobHandle:
         """Check everything, then ship code and data, create the job and record it."""
         from sagelift.storage import open_storage
@@ -269,10 +283,12 @@ class SageMakerBackend:
         image_uri = resolve_image_uri(
             job.settings.image, region=job.region, instance_type=spec.instance_type
         )
-        resources = resolve_resources(job.settings, region=job.region)
-        from sagelift.aws import client
+        resources = self._resources.pop(job.name, None)
+        if resources is None:
+            resources = resolve_resources(job.settings, region=job.region)
+            from sagelift.aws import client
 
-        check_buckets(_s3_locations(spec), client("s3", aws))
+            check_buckets(_s3_locations(spec), client("s3", aws))
         planned_image = image_uri or planned_image_uri(
             spec, job.settings, account=resources.account, region=resources.region
         )
@@ -302,6 +318,8 @@ class SageMakerBackend:
             )
 
         storage = open_storage("s3", aws=aws)
+        from sagelift.aws import client
+
         ensure_bucket(resources, client("s3", aws))
         shipper = self._shipping()
         code = shipper.ship_code(spec, storage=storage, root_uri=resources.root_uri)

@@ -41,12 +41,16 @@ _SPEC_KEYS = {
 @lru_cache(maxsize=1)
 def _input_shape() -> Any:
     try:
-        import botocore.session
+        from botocore.loaders import create_loader
+        from botocore.model import ServiceModel
     except ImportError as exc:
         raise MissingDependency(
             "checking a SageMaker request needs botocore", hint="pip install 'sagelift[aws]'"
         ) from exc
-    model = botocore.session.get_session().get_service_model("sagemaker")
+    # Read from botocore's data files, not through a session: a session resolves the AWS
+    # profile, which has nothing to do with the API's shape and may not exist.
+    data = create_loader().load_service_model("sagemaker", "service-2")
+    model = ServiceModel(data, service_name="sagemaker")
     return model.operation_model(OPERATION).input_shape
 
 
@@ -64,13 +68,14 @@ _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 def known_regions() -> tuple[str, ...]:
     """Every region botocore's endpoint data lists for SageMaker, all partitions, sorted."""
     try:
-        import botocore.session
+        from botocore.loaders import create_loader
+        from botocore.regions import EndpointResolver
     except ImportError:
         return ()
-    session = botocore.session.get_session()
+    resolver = EndpointResolver(create_loader().load_data("endpoints"))
     found: set[str] = set()
-    for partition in session.get_available_partitions():
-        found.update(session.get_available_regions("sagemaker", partition_name=partition))
+    for partition in resolver.get_available_partitions():
+        found.update(resolver.get_available_endpoints("api.sagemaker", partition))
     return tuple(sorted(found))
 
 
