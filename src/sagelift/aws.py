@@ -29,6 +29,7 @@ from sagelift.package import VERSION
 __all__ = [
     "AwsSettings",
     "bucket_region",
+    "check_profile",
     "client",
     "map_client_error",
     "resolve_region",
@@ -88,7 +89,7 @@ def resolve_region(
     if not region and (aws.profile or env.get("AWS_PROFILE") or config_file.is_file()):
         try:
             region = session(aws).region_name
-        except MissingDependency:
+        except SageliftError:  # no boto3, or a profile that does not exist
             if required:
                 raise
     if not region and required:
@@ -123,13 +124,41 @@ def session(settings: AwsSettings | None = None) -> Any:
     Raises MissingDependency without boto3, ConfigError when the profile does not exist.
     """
     boto3 = _boto3()
-    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import BotoCoreError, ProfileNotFound
 
     settings = settings or AwsSettings()
     try:
         return boto3.Session(profile_name=settings.profile, region_name=settings.region)
+    except ProfileNotFound as exc:
+        name = settings.profile or os.environ.get("AWS_PROFILE") or "default"
+        raise _unknown_profile(name) from exc
     except BotoCoreError as exc:
         raise map_client_error(exc, action="open an AWS session") from exc
+
+
+def check_profile(settings: AwsSettings) -> None:
+    """Raise ConfigError (exit 2) when ``settings.profile`` (else ``AWS_PROFILE``) names no
+    profile of the AWS config files; reads those files only (no network, no credentials)."""
+    profile = settings.profile or os.environ.get("AWS_PROFILE")
+    if not profile:
+        return
+    _boto3()
+    import botocore.session
+
+    if profile not in botocore.session.Session().available_profiles:
+        raise _unknown_profile(profile)
+
+
+def _unknown_profile(profile: str) -> ConfigError:
+    import botocore.session
+
+    known = sorted(botocore.session.Session().available_profiles)
+    listed = ", ".join(known) if known else "none configured"
+    return ConfigError(
+        f"aws.profile: no AWS profile named {profile!r} (profiles: {listed})",
+        hint=f"create it with 'aws configure --profile {profile}', or use one of the listed "
+        "profiles (aws.profile / AWS_PROFILE)",
+    )
 
 
 def client(
@@ -197,6 +226,8 @@ def map_client_error(
     InfrastructureError. Missing or refused credentials → CredentialsError; a missing profile →
     ConfigError; missing boto3 → MissingDependency. The caller raises the result ``from exc``.
     """
+    if isinstance(exc, SageliftError):
+        return exc  # already converted where it entered (e.g. a missing profile)
     try:
         from botocore import exceptions as bx
     except ImportError:

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sagelift import records
+from sagelift import preflight, records
 from sagelift.aws import resolve_region
 from sagelift.backends import get_backend
 from sagelift.backends.base import (
@@ -168,6 +168,7 @@ def submit(
     check_capabilities(backend, spec)
     backend.check(spec)
     check_local_inputs(spec)
+    preflight.check_channels_leave_code_alone(spec)
     from sagelift.data.channels import dvc_versions
 
     data_versions = dvc_versions(spec, allow_dirty=allow_dirty_data)
@@ -189,6 +190,7 @@ def submit(
         region=resolve_region(settings.aws) or DEFAULT_REGION,
         settings=settings,
     )
+    backend.preflight(job)
     record_dir.mkdir(parents=True)
     try:
         records.write_record(

@@ -6,6 +6,8 @@ does the file-system checks a run needs before any side effect.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import shlex
@@ -41,6 +43,8 @@ OptMl = Literal["auto", "require", "off"]
 # botocore: TrainingJobName pattern and length; ChannelName pattern and length.
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 CHANNEL_RE = re.compile(r"^[A-Za-z0-9.\-_]{1,64}$")
+# S3 bucket naming rules (general purpose buckets).
+S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 ENV_KEY_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,511}$")
 # CreateTrainingJob.Environment: at most 100 entries, values at most 512 characters.
 MAX_ENV_ENTRIES = 100
@@ -49,6 +53,10 @@ MAX_RUNTIME_LIMIT = 28 * 24 * 3600
 SECRET_NAME_RE = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE_KEY|API_KEY)", re.I)
 SECRET_NAMES = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
 LOCAL_INSTANCE_TYPES = frozenset({"local", "local_gpu"})
+#: Channel names no user channel may take, on any backend: the code channel sagelift adds
+#: (``sagelift.shipping.CODE_CHANNEL``), and the names that are not a directory of their own
+#: under /opt/ml/input/data.
+RESERVED_CHANNELS = frozenset({"sagelift-code", ".", ".."})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,7 +173,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         stop_grace=_seconds(config.get("stop_grace"), "stop_grace", 3600, minimum=0),
         base_job_name=_base_name(str(base)),
         job_name=None if job_name is None else str(job_name),
-        instance_type=_str(config.get("instance_type"), "instance_type"),
+        instance_type=_instance_type(config.get("instance_type")),
         instance_count=_int(config.get("instance_count"), "instance_count", 1, 100),
         volume_size=_int(config.get("volume_size"), "volume_size", 1, 16384),
         dependencies=_choice(config.get("dependencies"), "dependencies", ("current", "isolated")),
@@ -174,7 +182,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         else _path(requirements, project_dir, "requirements"),
         opt_ml=_choice(config.get("opt_ml"), "opt_ml", ("auto", "require", "off")),
         metric_definitions=tuple(
-            MetricDefinition(name=name, regex=_str(regex, f"metrics.{name}"))
+            MetricDefinition(name=name, regex=_regex(regex, f"metrics.{name}"))
             for name, regex in sorted(config.table("metrics").items())
         ),
         exclude=tuple(_str_list(config.get("exclude", []), "exclude")),
@@ -244,6 +252,12 @@ def check_local_inputs(spec: JobSpec) -> None:
             raise SpecError(
                 f"entry_point: '{path}' is not readable",
                 hint=f"chmod u+r {path}",
+                field="entry_point",
+            )
+        if not program.endswith((".py", ".sh")) and not os.access(path, os.X_OK):
+            raise SpecError(
+                f"entry_point: '{program}' is neither .py nor .sh and is not executable",
+                hint=f"chmod +x {program}, or name it .py or .sh",
                 field="entry_point",
             )
     for channel in spec.channels:
@@ -379,7 +393,19 @@ def _entry_point(value: Any, source: str | None) -> EntryPoint:
                 field="entry_point",
             )
         return EntryPoint(kind="module", argv=(module,))
-    parts = shlex.split(text)
+    try:
+        parts = shlex.split(text)
+    except ValueError as exc:
+        raise SpecError(
+            f"entry_point: cannot split {text!r} into words: {str(exc).lower()}",
+            hint="close the quote, or give the command as a list: "
+            'entry_point = ["python", "train.py"]',
+            field="entry_point",
+        ) from exc
+    if not parts:
+        raise SpecError(
+            "entry_point: empty command", hint="give a script or a command", field="entry_point"
+        )
     if len(parts) == 1 and not parts[0].startswith("-"):
         return EntryPoint(kind="script", argv=(parts[0],))
     return EntryPoint(kind="command", argv=tuple(parts))
@@ -408,6 +434,13 @@ def _channels(table: Mapping[str, Any], project_dir: Path) -> tuple[Channel, ...
             raise SpecError(
                 f"{key}: '{name}' is not a valid channel name",
                 hint="use 1-64 letters, digits, '.', '-' or '_'",
+                field=key,
+            )
+        if name in RESERVED_CHANNELS:
+            raise SpecError(
+                f"{key}: the channel name '{name}' is reserved"
+                + (" for the job's code" if name.startswith("sagelift") else ""),
+                hint="rename the channel (e.g. train, validation, data)",
                 field=key,
             )
         content_type = None
@@ -477,6 +510,14 @@ def _location(value: Any, project_dir: Path, field_name: str) -> str:
                 hint="use a local path or s3://bucket/prefix",
                 field=field_name,
             )
+        bucket = text[len("s3://") :].split("/", 1)[0]
+        if not S3_BUCKET_RE.match(bucket):
+            raise SpecError(
+                f"{field_name}: {text!r} does not name a valid S3 bucket",
+                hint="use s3://bucket/prefix with a bucket of 3-63 lowercase letters, digits, "
+                "'.' and '-'",
+                field=field_name,
+            )
         return text
     return str((project_dir / Path(text).expanduser()).absolute())
 
@@ -493,6 +534,35 @@ def _str(value: Any, field_name: str) -> str:
             field=field_name,
         )
     return value
+
+
+def _instance_type(value: Any) -> str:
+    """'local', 'local_gpu' or an ml.* type (checked against SageMaker's list by its backend)."""
+    text = _str(value, "instance_type")
+    if text in LOCAL_INSTANCE_TYPES or text.startswith("ml."):
+        return text
+    close = difflib.get_close_matches(text.lower(), sorted(LOCAL_INSTANCE_TYPES), n=1, cutoff=0.6)
+    guess = close[0] if close else None
+    raise SpecError(
+        f"instance_type: {text!r} is neither 'local', 'local_gpu' nor an ml.* instance type",
+        hint=(f"did you mean '{guess}'? " if guess else "")
+        + "use local (this machine) or e.g. ml.m5.xlarge (SageMaker)",
+        field="instance_type",
+    )
+
+
+def _regex(value: Any, field_name: str) -> str:
+    """A metric regex: it must compile, since each output line is matched against it."""
+    text = _str(value, field_name)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise SpecError(
+            f"{field_name}: {text!r} is not a valid regular expression ({exc})",
+            hint="fix the pattern; its first group captures the value, e.g. 'loss=([0-9.]+)'",
+            field=field_name,
+        ) from exc
+    return text
 
 
 def _str_list(value: Any, field_name: str) -> list[str]:
@@ -582,9 +652,14 @@ def _bool(value: Any, field_name: str) -> bool:
 def _cost(value: Any) -> float | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise SpecError(
-            f"max_cost: expected a positive amount in USD, got {value!r}",
+            f"max_cost: expected a finite, positive amount in USD, got {value!r}",
             hint="e.g. max_cost = 25",
             field="max_cost",
         )

@@ -260,6 +260,7 @@ def test_bad_input_uploads_nothing_and_creates_no_job(
         jobs.submit(spec, settings=jobs.load_settings(project, environ={}))
 
     if error is None:
+        client("s3", aws_settings).create_bucket(Bucket="datasets")  # input buckets must exist
         submit()
         assert _objects(aws_settings)
         assert _jobs_on_server(aws_settings)

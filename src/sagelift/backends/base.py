@@ -102,6 +102,10 @@ class Backend(Protocol):
     def check(self, spec: JobSpec) -> None:
         """Raise UsageError for anything in ``spec`` this backend cannot do. No side effects."""
 
+    def preflight(self, job: PreparedJob) -> None:
+        """Checks that need the settings (AWS resources, costs), before the job's record is
+        created. Reads only; raises UsageError or InfrastructureError."""
+
     def submit(self, job: PreparedJob) -> JobHandle:
         """Start the job and return at once."""
 

@@ -32,7 +32,12 @@ from sagelift.backends.base import (
     StatusSink,
 )
 from sagelift.backends.host import HostJobs
-from sagelift.backends.local import HOST_CAPABILITIES, check_host_paths, code_digest_of
+from sagelift.backends.local import (
+    HOST_CAPABILITIES,
+    check_host_paths,
+    check_host_resources,
+    code_digest_of,
+)
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import InfrastructureError, UnsupportedFeature
@@ -198,6 +203,11 @@ class ContainerBackend:
                     hint="use instance_type = 'local', or install the NVIDIA Container Toolkit "
                     "(nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml) on a GPU machine",
                 )
+        # The command lives in the image, not on this machine's PATH.
+        check_host_resources(spec, command_on_host=False)
+
+    def preflight(self, job: PreparedJob) -> None:
+        """Nothing beyond ``check``: the image is made ready at submission."""
 
     def submit(self, job: PreparedJob) -> JobHandle:
         """Make the image ready (build or pull when missing), record it, then run the

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -75,6 +75,22 @@ def check_host_paths(spec: JobSpec) -> None:
         check_location_free(Path(spec.checkpoint_path))
 
 
+def check_host_resources(
+    spec: JobSpec, *, command_on_host: bool, overlaid: Iterable[Path] = ()
+) -> None:
+    """This machine's side of a job: the output can be written, the command exists here (with
+    ``command_on_host``: not for an image's or an isolated venv's command), and the staging
+    copies fit on the disk (``overlaid`` channels are not copied)."""
+    from sagelift import preflight
+
+    preflight.check_output_creatable(spec)
+    if command_on_host and spec.dependencies == "current":
+        path = spec.environment.get("PATH", os.environ.get("PATH"))
+        preflight.check_command_found(spec, path=path)
+    if spec.source_dir.is_dir():
+        preflight.check_free_space(spec, skip=overlaid)
+
+
 class LocalBackend:
     """The job runs on this machine, in this Python or a cached venv; channels are shown
     through copy-on-write overlays in the launcher's mount namespace where that works."""
@@ -103,6 +119,12 @@ class LocalBackend:
                 hint="set opt_ml = 'auto' (paths then point into .sagelift/jobs/<job>/opt-ml) "
                 "or run as root on Linux",
             )
+        check_host_resources(
+            spec, command_on_host=True, overlaid=overlay_channels(spec).values()
+        )
+
+    def preflight(self, job: PreparedJob) -> None:
+        """Nothing beyond ``check``: a local job needs no remote resources."""
 
     def __init__(self) -> None:
         self.host = HostJobs(self.name)

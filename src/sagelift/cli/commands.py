@@ -45,7 +45,14 @@ SCALAR_FLAGS = {
 
 def dispatch(args: argparse.Namespace) -> int:
     handler: Callable[[argparse.Namespace, Path], int] = COMMANDS[args.command_name]
-    return handler(args, Path(args.project))
+    project = Path(args.project)
+    if not project.is_dir():
+        problem = "is not a directory" if project.exists() else "does not exist"
+        raise UsageError(
+            f"-C {args.project}: the project directory {problem}",
+            hint="give the directory that holds your project (default: the current one)",
+        )
+    return handler(args, project)
 
 
 def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -76,16 +83,27 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, dest)
         if value is not None:
             values[key] = value
-    for text in args.hp:
-        key, raw = parse_assignment(text, flag="--hp")
+    for key, raw in _assignments(args.hp, "--hp"):
         values[f"hyperparameters.{key}"] = parse_scalar(raw)
-    for text in args.channel:
-        key, raw = parse_assignment(text, flag="--channel")
+    for key, raw in _assignments(args.channel, "--channel"):
         values[f"channels.{key}"] = raw
-    for text in args.env:
-        key, raw = parse_assignment(text, flag="--env")
+    for key, raw in _assignments(args.env, "--env"):
         values[f"environment.{key}"] = raw
     return values
+
+
+def _assignments(texts: list[str], flag: str) -> list[tuple[str, str]]:
+    """``KEY=VALUE`` pairs of a repeated flag; a key given twice is refused, not last-wins."""
+    pairs = [parse_assignment(text, flag=flag) for text in texts]
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise UsageError(
+                f"{flag} {key} is given more than once",
+                hint=f"give each {flag} name once",
+            )
+        seen.add(key)
+    return pairs
 
 
 def _config(args: argparse.Namespace, project: Path) -> Resolved:

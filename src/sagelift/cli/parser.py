@@ -20,13 +20,25 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         hint = f"see '{self.prog} --help'"
         if message.startswith("unrecognized arguments:"):
-            known = [opt for action in self._actions for opt in action.option_strings]
+            known = _all_options(self)
             for word in message.split(":", 1)[1].split():
                 close = difflib.get_close_matches(word.split("=")[0], known, n=1)
                 if close:
                     hint = f"did you mean {close[0]}? ({hint})"
                     break
         raise UsageError(f"{self.prog}: {message}", hint=hint)
+
+
+def _all_options(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option string of ``parser`` and its sub-commands (argparse reports a sub-command's
+    unknown flags from the top parser)."""
+    found: list[str] = []
+    for action in parser._actions:
+        found += action.option_strings
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _all_options(sub)
+    return list(dict.fromkeys(found))
 
 
 def _spec_flags() -> Parser:

@@ -29,7 +29,10 @@ def register(sub: Any) -> None:
 
 def cmd_prices(args: argparse.Namespace, project: Path) -> int:
     from sagelift import pricing
+    from sagelift.backends.sagemaker.validation import check_region
 
+    for region in [args.region] if args.prices_action == "show" else args.region or []:
+        check_region(region, field="--region")
     if args.prices_action == "show":
         table = pricing.load_prices()
         rows = [[t, f"${p:.3f}"] for t, p in sorted(table.hourly_table(args.region).items())]

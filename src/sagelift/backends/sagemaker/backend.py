@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
 from sagelift import records
-from sagelift.aws import AwsSettings
+from sagelift.aws import AwsSettings, check_profile
 from sagelift.backends.base import (
     Capability,
     JobHandle,
@@ -33,8 +33,17 @@ from sagelift.backends.sagemaker.request import (
     build_create_training_job_request,
     default_tags,
 )
-from sagelift.backends.sagemaker.resources import Resources, ensure_bucket, resolve_resources
-from sagelift.backends.sagemaker.validation import instance_types, validate_request
+from sagelift.backends.sagemaker.resources import (
+    Resources,
+    check_buckets,
+    ensure_bucket,
+    resolve_resources,
+)
+from sagelift.backends.sagemaker.validation import (
+    check_region,
+    instance_types,
+    validate_request,
+)
 from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
 from sagelift.errors import SpecError, UnsupportedFeature
 from sagelift.job import CloudJob
@@ -103,6 +112,18 @@ class _PlannedChannel:
     uri: str
 
 
+def _s3_locations(spec: JobSpec) -> dict[str, str]:
+    """``field -> s3:// URI`` for every location of the spec already in S3."""
+    found = {f"channels.{c.name}": c.uri for c in spec.channels if c.uri.startswith("s3://")}
+    for field, uri in (
+        ("output_path", spec.output_path),
+        ("checkpoint_path", spec.checkpoint_path),
+    ):
+        if uri is not None and uri.startswith("s3://"):
+            found[field] = uri
+    return found
+
+
 def _digest_of(image_uri: str) -> str | None:
     """The ``sha256:…`` an image URI is pinned to, or None for a tag."""
     return image_uri.rpartition("@")[2] if "@" in image_uri else None
@@ -132,6 +153,7 @@ class SageMakerBackend:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._shipper = shipper
+        self._resources: dict[str, Resources] = {}
         self._backoff = backoff
         self._sleep = sleep
 
@@ -144,18 +166,12 @@ class SageMakerBackend:
         return self._shipper
 
     def check(self, spec: JobSpec) -> None:
-        """Instance type, reserved channel name and every s3:// URI; no side effects."""
+        """Instance type and every s3:// URI; no side effects. (Reserved channel names are
+        refused by the spec, for every backend.)"""
         from sagelift.storage import parse_uri
 
         if spec.instance_type not in instance_types():
             validate_request({"ResourceConfig": {"InstanceType": spec.instance_type}})
-        for channel in spec.channels:
-            if channel.name == CODE_CHANNEL:
-                raise SpecError(
-                    f"channels.{CODE_CHANNEL}: this channel name is reserved for the code",
-                    hint="rename the channel",
-                    field=f"channels.{CODE_CHANNEL}",
-                )
         for field, uri in (
             *((f"channels.{c.name}", c.uri) for c in spec.channels),
             ("output_path", spec.output_path),
@@ -213,6 +229,21 @@ class SageMakerBackend:
             max_wait=spot_max_wait(spec) if spec.spot else None,
         )
 
+    def preflight(self, job: PreparedJob) -> None:
+        """The cost guard, the role and every bucket the spec names (HeadBucket), before the
+        record exists; the resolved resources are kept for ``submit``."""
+        self._resources = {}
+        check_profile(job.settings.aws)
+        check_region(job.region)
+        cost = cost_estimate(job.spec, job.region)
+        check_max_cost(cost, job.spec.max_cost, region=job.region)
+        resources = resolve_resources(job.settings, region=job.region)
+        from sagelift.aws import client
+
+        aws = self._aws(job.settings.aws, job.region)
+        check_buckets(_s3_locations(job.spec), client("s3", aws))
+        self._resources = {job.name: resources}
+
     def submit(self, job: PreparedJob) -> JobHandle:
         """Check everything, then ship code and data, create the job and record it."""
         from sagelift.storage import open_storage
@@ -225,7 +256,12 @@ class SageMakerBackend:
         image_uri = resolve_image_uri(
             job.settings.image, region=job.region, instance_type=spec.instance_type
         )
-        resources = resolve_resources(job.settings, region=job.region)
+        resources = self._resources.pop(job.name, None)
+        if resources is None:
+            resources = resolve_resources(job.settings, region=job.region)
+            from sagelift.aws import client
+
+            check_buckets(_s3_locations(spec), client("s3", aws))
         planned_image = image_uri or planned_image_uri(
             spec, job.settings, account=resources.account, region=resources.region
         )

@@ -22,6 +22,7 @@ from sagelift.settings import Settings
 __all__ = [
     "Resources",
     "assumable_by_sagemaker",
+    "check_buckets",
     "default_bucket_name",
     "ensure_bucket",
     "resolve_resources",
@@ -159,6 +160,31 @@ def resolve_resources(
         prefix=settings.prefix.strip("/"),
         create_bucket=bucket_region is None,
     )
+
+
+def check_buckets(locations: dict[str, str], s3: Any) -> None:
+    """HeadBucket on the bucket of every ``field -> s3:// URI`` the spec names (output,
+    checkpoints, channels), before anything is uploaded.
+
+    Raises ConfigError (exit 2) for a bucket that does not exist; other refusals are mapped
+    (access denied, credentials: exit 3).
+    """
+    checked: set[str] = set()
+    for field, uri in locations.items():
+        bucket = uri.removeprefix("s3://").split("/", 1)[0]
+        if bucket in checked:
+            continue
+        checked.add(bucket)
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in ("NoSuchBucket", "404", "NotFound"):
+                raise ConfigError(
+                    f"{field}: bucket {bucket!r} does not exist",
+                    hint=f"create it ('aws s3 mb s3://{bucket}') or fix {field}",
+                ) from exc
+            raise map_client_error(exc, action="s3:ListBucket", resource=bucket) from exc
 
 
 def ensure_bucket(resources: Resources, s3: Any) -> None:

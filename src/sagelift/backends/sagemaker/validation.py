@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-from sagelift.errors import MissingDependency, SpecError
+from sagelift.errors import ConfigError, MissingDependency, SpecError
 
-__all__ = ["instance_types", "validate_request"]
+__all__ = ["check_region", "instance_types", "known_regions", "validate_request"]
 
 OPERATION = "CreateTrainingJob"
 
@@ -41,12 +41,16 @@ _SPEC_KEYS = {
 @lru_cache(maxsize=1)
 def _input_shape() -> Any:
     try:
-        import botocore.session
+        from botocore.loaders import create_loader
+        from botocore.model import ServiceModel
     except ImportError as exc:
         raise MissingDependency(
             "checking a SageMaker request needs botocore", hint="pip install 'sagelift[aws]'"
         ) from exc
-    model = botocore.session.get_session().get_service_model("sagemaker")
+    # Read from botocore's data files, not through a session: a session resolves the AWS
+    # profile, which has nothing to do with the API's shape and may not exist.
+    data = create_loader().load_service_model("sagemaker", "service-2")
+    model = ServiceModel(data, service_name="sagemaker")
     return model.operation_model(OPERATION).input_shape
 
 
@@ -54,6 +58,41 @@ def instance_types() -> tuple[str, ...]:
     """Every training instance type botocore's model knows, sorted."""
     shape = _input_shape().members["ResourceConfig"].members["InstanceType"]
     return tuple(sorted(shape.enum))
+
+
+# Region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, us-isob-east-1, …
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+@lru_cache(maxsize=1)
+def known_regions() -> tuple[str, ...]:
+    """Every region botocore's endpoint data lists for SageMaker, all partitions, sorted."""
+    try:
+        from botocore.loaders import create_loader
+        from botocore.regions import EndpointResolver
+    except ImportError:
+        return ()
+    resolver = EndpointResolver(create_loader().load_data("endpoints"))
+    found: set[str] = set()
+    for partition in resolver.get_available_partitions():
+        found.update(resolver.get_available_endpoints("api.sagemaker", partition))
+    return tuple(sorted(found))
+
+
+def check_region(region: str, *, field: str = "aws.region") -> None:
+    """Raise ConfigError (exit 2) for a region name that cannot be one: not shaped like a
+    region, or not a known region but one letter-swap away from one (a typo). A well-formed
+    region newer than botocore's endpoint data passes."""
+    known = known_regions()
+    if region in known:
+        return
+    close = difflib.get_close_matches(region, known, n=1, cutoff=0.8)
+    if _REGION_RE.match(region) and not close:
+        return
+    raise ConfigError(
+        f"{field}: {region!r} is not an AWS region",
+        hint=f"did you mean {close[0]!r}?" if close else "use a region name such as us-east-1",
+    )
 
 
 @lru_cache(maxsize=256)
