@@ -21,16 +21,21 @@ TAG_LIMIT = 4900
 
 
 def record_tags(record: Mapping[str, Any]) -> dict[str, str]:
-    """Tags a backend learns only when it submits: ARN, code digest, image URI and digest.
+    """Tags a backend learns only when it submits: ARN, code digest, image URI and digest,
+    and the content digest of each channel snapshot it shipped (``inputs``).
 
     Read from the job record (``job.json``); ``-`` for what the backend did not record.
     """
-    return {
+    tags = {
         "sagelift.job_arn": str(record.get("arn") or NA),
         "sagelift.code_digest": str(record.get("code_digest") or NA),
         "sagelift.image_uri": str(record.get("image_uri") or record.get("image") or NA),
         "sagelift.image_digest": str(record.get("image_digest") or NA),
     }
+    for name, shipped in (record.get("inputs") or {}).items():
+        if shipped.get("digest"):
+            tags[f"sagelift.channel.{name}.digest"] = str(shipped["digest"])
+    return tags
 
 
 def timing_metrics(status: JobStatus, record: Mapping[str, Any]) -> list[MetricPoint]:

@@ -268,7 +268,10 @@ class SageMakerBackend:
             digest="0" * 64, prefix_uri=f"{resources.root_uri}/code/{'0' * 64}/"
         )
         planned_channels = [
-            _PlannedChannel(name=c.name, uri=f"{resources.root_uri}/data/{c.name}/")
+            _PlannedChannel(
+                name=c.name,
+                uri=f"{resources.root_uri}/data/{spec.base_job_name}/{c.name}/{'0' * 64}/",
+            )
             for c in spec.channels
             if not is_remote_uri(c.uri)
         ]
@@ -313,6 +316,7 @@ class SageMakerBackend:
                 "image_digest": image_digest,
                 "code_digest": code.digest,
                 "data_sources": feed.record(),
+                "inputs": input_record(channels),
                 "request": request,
                 "hourly_price": cost.hourly,
             }
@@ -376,6 +380,12 @@ class SageMakerBackend:
 
     def stop(self, handle: JobHandle) -> None:
         self._jobs(handle).stop(handle.name)
+
+
+def input_record(channels: Sequence[Any]) -> dict[str, dict[str, str | None]]:
+    """``job.json``'s ``inputs``: each channel's S3 URI as the job reads it and the content
+    digest of its immutable snapshot (None for an ``s3://`` channel read where it is)."""
+    return {c.name: {"digest": getattr(c, "digest", None), "uri": c.uri} for c in channels}
 
 
 def with_bill(status: JobStatus, job: dict[str, Any]) -> JobStatus:
