@@ -13,7 +13,8 @@ path and file content. A later submission with other data writes another prefix 
 touches this one, so a queued, retried or spot-restarted job always reads what it was submitted
 with. Files unchanged since the previous snapshot are copied inside S3 (CopyObject), not sent
 again; an unchanged channel is verified against S3 (its manifest and one listing) and reused,
-0 bytes sent. Old snapshots are kept (``sagelift aws teardown`` removes the project's prefix).
+0 bytes sent. Old snapshots are never deleted here (a queued job may read one);
+``sagelift aws teardown --force`` empties and removes the bucket sagelift made.
 ``s3://`` channels pass through untouched.
 """
 
@@ -210,6 +211,9 @@ def mirror_up(
     keep: Sequence[str] = (),
 ) -> tuple[int, int]:
     """Make ``prefix`` hold exactly the files of ``local_dir``; returns (files, bytes) sent.
+
+    For a location one writer owns and updates in place (checkpoints); job inputs never use it,
+    they go to immutable snapshots (``ship_channels``).
 
     Unchanged files are not sent; objects under ``prefix`` with no local file (and not named
     in ``keep``) are deleted after the upload, so a reader never sees a half-updated set.

@@ -13,8 +13,8 @@ snapshot prefix, not under it, so a reader of ``<base>/<digest>/`` never sees th
 
 Writing a snapshot never deletes or rewrites another snapshot: a job that reads
 ``<base>/<digest>/`` keeps reading exactly that tree, whatever is shipped later. Old snapshots
-are never removed here (a queued or restarted job may still read one); ``sagelift aws teardown``
-removes the project's whole prefix.
+are never removed here (a queued or restarted job may still read one); ``sagelift aws teardown
+--force`` empties and removes the bucket sagelift made.
 
 A snapshot counts as present only when it verifies (:func:`verify`): its manifest exists, its
 lines give back its digest, and a listing of its prefix shows exactly the manifest's objects,
