@@ -7,7 +7,9 @@ Everything goes to a moto S3 server on 127.0.0.1, started by the benchmark in it
   ``sagelift.shipping.ship_code`` + ``ship_channels``, then shipped again unchanged — target
   0 bytes uploaded and 0 images built (this path builds no image at all: the launcher runs in
   any image that has Python, so the count is structurally 0) — and once more after a one-line
-  edit of train.py — target: about one compressed code tarball, no data.
+  edit of train.py — target: about one compressed code tarball, no data — and once more after
+  one data file changed — target: that file alone sent, the rest copied inside S3 into the new
+  immutable snapshot.
 * fresh upload: a directory of 10,000 small files (1–4 KiB) plus 3 × 50 MB files, uploaded by
   ``ship_channels`` and by ``aws s3 sync`` to an empty server (reset before every run).
   Target: sagelift ≥ 1.5× faster (median ratio ≤ 1/1.5).
@@ -165,16 +167,23 @@ def resubmission(url: str, workdir: Path) -> tuple[list[list[str]], bool]:
         (data / f"part-{index:03d}.csv").write_bytes(rng.randbytes(2048))
     spec = make_spec(project, data)
 
-    def ship() -> tuple[int, int, str]:
+    def ship() -> tuple[int, int, str, int]:
         code = ship_code(spec, storage=storage, root_uri=root)  # type: ignore[arg-type]
         channels = ship_channels(spec, storage=storage, root_uri=root)  # type: ignore[arg-type]
-        return code.bytes_uploaded, sum(c.bytes_uploaded for c in channels), code.prefix_uri
+        return (
+            code.bytes_uploaded,
+            sum(c.bytes_uploaded for c in channels),
+            code.prefix_uri,
+            sum(c.files_copied for c in channels),
+        )
 
-    first_code, first_data, _ = ship()
-    again_code, again_data, _ = ship()
+    first_code, first_data, _, _ = ship()
+    again_code, again_data, _, again_copies = ship()
     with (project / "train.py").open("a") as handle:
         handle.write("print('one more line')\n")
-    edit_code, edit_data, prefix = ship()
+    edit_code, edit_data, prefix, _ = ship()
+    (data / "part-007.csv").write_bytes(rng.randbytes(2048))
+    data_code, data_data, _, data_copies = ship()
     sizes = {info.relative: info.size for info in storage.list(prefix)}
     tarball = sizes.get("sourcedir.tar.gz", 0)
     bundle = sizes.get("sagelift_runtime.pyz", 0)
@@ -198,12 +207,24 @@ def resubmission(url: str, workdir: Path) -> tuple[list[list[str]], bool]:
             f"one tarball ({tarball:,} B), no data; the {bundle:,} B launcher bundle is "
             "copied inside S3",
         ],
+        [
+            "after a one-file data edit",
+            f"{data_code:,}",
+            f"{data_data:,}",
+            images_built,
+            f"that one file (2,048 B); the other {data_copies} files are copied inside S3 "
+            "into the new snapshot",
+        ],
     ]
     met = (
         again_code == 0
         and again_data == 0
+        and again_copies == 0
         and edit_data == 0
         and edit_code == tarball
+        and data_code == 0
+        and data_data == 2048
+        and data_copies == 199
     )
     return rows, met
 

@@ -22,6 +22,7 @@ from sagelift.spec import JobSpec
 
 __all__ = [
     "TERMINAL_STATES",
+    "ChannelInput",
     "CloudJob",
     "ContainerImage",
     "JobHandle",
@@ -158,6 +159,15 @@ class CloudJob:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelInput:
+    """One input channel as the job reads it: its URI and the content digest of its immutable
+    snapshot (None for an ``s3://`` channel read where it is)."""
+
+    uri: str
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobRecord:
     """Everything recorded about one job when it was submitted (``job.json``).
 
@@ -171,6 +181,7 @@ class JobRecord:
     created_at: datetime
     spec: JobSpec | None
     data_versions: Mapping[str, str] = field(default_factory=dict)
+    inputs: Mapping[str, ChannelInput] = field(default_factory=dict)
     code_digest: str | None = None
     image_uri: str | None = None
     image_digest: str | None = None

@@ -22,6 +22,7 @@ from typing import Any
 from sagelift.aws import AwsSettings
 from sagelift.errors import JobNotFound, UsageError
 from sagelift.job import (
+    ChannelInput,
     CloudJob,
     ContainerImage,
     JobHandle,
@@ -197,6 +198,7 @@ def _record_to_dict(record: JobRecord) -> dict[str, Any]:
         "created_at": record.created_at.isoformat(),
         "spec": None if record.spec is None else _spec_to_dict(record.spec),
         "data_versions": dict(record.data_versions),
+        "inputs": {name: asdict(value) for name, value in record.inputs.items()},
         "code_digest": record.code_digest,
         "image_uri": record.image_uri,
         "image_digest": record.image_digest,
@@ -258,6 +260,10 @@ def _record_from_dict(data: Mapping[str, Any]) -> JobRecord:
         created_at=datetime.fromisoformat(data["created_at"]),
         spec=spec,
         data_versions=dict(data.get("data_versions") or {}),
+        inputs={
+            name: ChannelInput(uri=value["uri"], digest=value.get("digest"))
+            for name, value in (data.get("inputs") or {}).items()
+        },
         code_digest=data.get("code_digest"),
         image_uri=image_uri,
         image_digest=data.get("image_digest"),

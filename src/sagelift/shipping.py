@@ -6,11 +6,15 @@ only when absent, so an unchanged re-run sends nothing. SageMaker downloads that
 more input channel (``sagelift-code``) and the container's entry point runs the launcher from
 it, which extracts the tarball into ``/opt/ml/code`` and hides the channel from the script.
 
-Data is mirrored: a local directory channel goes to the stable prefix
-``<root>/data/<base_job_name>/<channel>/``; files already there with the same content are not
-sent, files deleted locally are deleted there (the job must see exactly the local directory).
-A marker object beside the prefix (``<channel>.sagelift-tree``) remembers the local tree last
-mirrored, so an unchanged directory is confirmed with one request.
+Data is snapshotted (:mod:`sagelift.storage.snapshot`): a local directory (or single file)
+channel goes to an immutable, content-addressed prefix
+``<root>/data/<base_job_name>/<channel>/<digest>/``, where ``digest`` covers every relative
+path and file content. A later submission with other data writes another prefix and never
+touches this one, so a queued, retried or spot-restarted job always reads what it was submitted
+with. Files unchanged since the previous snapshot are copied inside S3 (CopyObject), not sent
+again; an unchanged channel is verified against S3 (its manifest and one listing) and reused,
+0 bytes sent. Old snapshots are never deleted here (a queued job may read one);
+``sagelift aws teardown --force`` empties and removes the bucket sagelift made.
 ``s3://`` channels pass through untouched.
 """
 
@@ -32,7 +36,8 @@ from sagelift.runtime.bundle import BUNDLE_NAME, build_bundle
 from sagelift.runtime.cli import launcher_args
 from sagelift.spec import JobSpec, is_remote_uri
 from sagelift.storage import Progress, Storage, StorageURI, as_uri
-from sagelift.storage.sync import scan_dir
+from sagelift.storage.snapshot import ShippedTree, ship_tree
+from sagelift.storage.sync import LocalFile, scan_dir
 
 __all__ = [
     "CODE_CHANNEL",
@@ -51,7 +56,6 @@ log = logging.getLogger(__name__)
 
 CODE_CHANNEL = "sagelift-code"
 TARBALL_NAME = "sourcedir.tar.gz"
-MARKER_SUFFIX = ".sagelift-tree"
 CONTAINER_PYTHON = "python3"
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\!#])")
 
@@ -76,12 +80,20 @@ class ShippedCode:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShippedChannel:
-    """One input channel where the job reads it: ``uri`` is an ``s3://`` prefix."""
+    """One input channel where the job reads it: ``uri`` is an ``s3://`` prefix.
+
+    ``digest`` is the content digest of a local channel's snapshot (``uri`` ends in it), None
+    for an ``s3://`` channel passed through. ``files_copied``/``bytes_copied`` were copied inside
+    the store from an earlier snapshot, not sent from this machine.
+    """
 
     name: str
     uri: str
     bytes_uploaded: int
     files_uploaded: int
+    digest: str | None = None
+    files_copied: int = 0
+    bytes_copied: int = 0
 
 
 def code_digest(tarball_digest: str, bundle_digest: str) -> str:
@@ -200,6 +212,9 @@ def mirror_up(
 ) -> tuple[int, int]:
     """Make ``prefix`` hold exactly the files of ``local_dir``; returns (files, bytes) sent.
 
+    For a location one writer owns and updates in place (checkpoints); job inputs never use it,
+    they go to immutable snapshots (``ship_channels``).
+
     Unchanged files are not sent; objects under ``prefix`` with no local file (and not named
     in ``keep``) are deleted after the upload, so a reader never sees a half-updated set.
     """
@@ -218,7 +233,8 @@ def ship_channels(
 ) -> tuple[ShippedChannel, ...]:
     """Put every channel of ``spec`` where a cloud job can read it, in spec order.
 
-    A local directory (or single file) is mirrored to ``<root_uri>/data/<base_job_name>/<name>/``;
+    A local directory (or single file) becomes the immutable snapshot
+    ``<root_uri>/data/<base_job_name>/<name>/<digest>/`` (see ``storage.snapshot.ship_tree``);
     an ``s3://`` channel is returned as it is, with nothing sent. Raises SpecError for a local
     channel that does not exist, StorageError/CredentialsError when the upload fails.
     """
@@ -232,57 +248,44 @@ def ship_channels(
             )
             continue
         source = Path(channel.uri)
-        prefix = as_uri(root_uri).child(f"data/{spec.base_job_name}/{channel.name}")
+        base = as_uri(root_uri).child(f"data/{spec.base_job_name}/{channel.name}")
         if source.is_dir():
-            files, sent = _mirror_dir(storage, source, prefix, progress)
+            files = scan_dir(source)
         elif source.is_file():
-            files, sent = _mirror_file(storage, source, prefix, progress)
+            # A single-file channel lands as <snapshot>/<name>, as the local backend stages it.
+            files = [LocalFile(rel=source.name, path=source, size=source.stat().st_size)]
         else:
             raise SpecError(
                 f"channels.{channel.name}: '{source}' does not exist",
                 hint="create it or point the channel at s3://bucket/prefix",
                 field=f"channels.{channel.name}",
             )
-        log.info("channel %s: %d files, %d bytes sent to %s", channel.name, files, sent, prefix)
+        tree = ship_tree(storage, files, base, progress=progress)
+        _log_tree(channel.name, tree)
         shipped.append(
             ShippedChannel(
                 name=channel.name,
-                uri=_prefix_text(prefix),
-                bytes_uploaded=sent,
-                files_uploaded=files,
+                uri=tree.uri,
+                bytes_uploaded=tree.bytes_sent,
+                files_uploaded=tree.files_sent,
+                digest=tree.digest,
+                files_copied=tree.files_copied,
+                bytes_copied=tree.bytes_copied,
             )
         )
     return tuple(shipped)
 
 
-def _tree_signature(local_dir: Path) -> str:
-    total = hashlib.sha256()
-    for found in scan_dir(local_dir):
-        stat = found.path.stat()
-        total.update(f"{found.rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return total.hexdigest()
-
-
-def _mirror_dir(
-    storage: Storage, source: Path, prefix: StorageURI, progress: Progress | None
-) -> tuple[int, int]:
-    # The marker sits beside the channel prefix, not under it, so the job never downloads it.
-    # It records the local tree (names, sizes, mtimes) last mirrored there: an unchanged tree
-    # costs one GET instead of listing the prefix and hashing every file. A prefix changed by
-    # hand behind sagelift's back is not noticed until the local tree changes.
-    marker = as_uri(str(prefix).rstrip("/") + MARKER_SUFFIX)
-    signature = _tree_signature(source)
-    if storage.exists(marker) and storage.get_bytes(marker).decode(errors="replace") == signature:
-        return 0, 0
-    sent = mirror_up(storage, source, prefix, progress=progress)
-    storage.put_bytes(marker, signature.encode())
-    return sent
-
-
-def _mirror_file(
-    storage: Storage, source: Path, prefix: StorageURI, progress: Progress | None
-) -> tuple[int, int]:
-    # A single-file channel lands as <prefix>/<name>, as the local backend stages it.
-    with tempfile.TemporaryDirectory(prefix="sagelift-channel-") as tmp:
-        (Path(tmp) / source.name).symlink_to(source.resolve())
-        return mirror_up(storage, Path(tmp), prefix, progress=progress)
+def _log_tree(name: str, tree: ShippedTree) -> None:
+    if tree.reused:
+        log.info("channel %s: snapshot %s is already at %s", name, tree.digest[:12], tree.uri)
+        return
+    log.info(
+        "channel %s: %d files (%d bytes) sent, %d files (%d bytes) copied inside S3, to %s",
+        name,
+        tree.files_sent,
+        tree.bytes_sent,
+        tree.files_copied,
+        tree.bytes_copied,
+        tree.uri,
+    )

@@ -100,7 +100,7 @@ def test_code_tarball_leaves_out_channel_data_inside_the_source_dir(
     assert not any(n.startswith("data/train") for n in names)
 
 
-def test_channels_are_mirrored_incrementally(
+def test_channels_are_snapshotted_incrementally(
     s3: Storage, make_project: MakeProject, clean_environ: dict[str, str]
 ) -> None:
     project = _project(make_project)
@@ -109,20 +109,28 @@ def test_channels_are_mirrored_incrementally(
 
     (first,) = ship_channels(spec, storage=s3, root_uri=ROOT)
     assert first.name == "train"
-    assert first.uri == f"{ROOT}/data/shiptest/train/"
+    assert first.digest is not None
+    assert first.uri == f"{ROOT}/data/shiptest/train/{first.digest}/"
     assert first.files_uploaded == 5
     assert first.bytes_uploaded == sum(p.stat().st_size for p in train.iterdir())
 
     (again,) = ship_channels(spec, storage=s3, root_uri=ROOT)
-    assert (again.files_uploaded, again.bytes_uploaded) == (0, 0)
+    assert (again.uri, again.files_uploaded, again.bytes_uploaded) == (first.uri, 0, 0)
+    assert again.files_copied == 0
 
     (train / "part-3.csv").write_text("changed\n")
     (train / "part-4.csv").unlink()
     (changed,) = ship_channels(spec, storage=s3, root_uri=ROOT)
+    assert changed.digest != first.digest
+    # The one changed file is sent; the three unchanged ones are copied inside S3.
     assert (changed.files_uploaded, changed.bytes_uploaded) == (1, len("changed\n"))
+    assert changed.files_copied == 3
     remote = _keys(s3, changed.uri)
     assert sorted(remote) == ["part-0.csv", "part-1.csv", "part-2.csv", "part-3.csv"]
     assert s3.get_bytes(changed.uri + "part-3.csv") == b"changed\n"
+    # The first snapshot is left exactly as it was.
+    assert sorted(_keys(s3, first.uri)) == [f"part-{i}.csv" for i in range(5)]
+    assert s3.get_bytes(first.uri + "part-3.csv") == b"3,1,2\n" * 50
 
 
 def test_s3_channels_pass_through_and_single_files_land_under_their_name(
@@ -140,6 +148,7 @@ def test_s3_channels_pass_through_and_single_files_land_under_their_name(
     }
     assert shipped["remote"].uri == f"s3://{BUCKET}/elsewhere/x"
     assert shipped["remote"].bytes_uploaded == 0
+    assert shipped["remote"].digest is None
     assert _keys(s3, shipped["labels"].uri) == {"labels.json": len('{"a": 1}')}
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 import pytest
 
 from sagelift.errors import StorageError
-from sagelift.storage import Storage, StorageURI
+from sagelift.storage import Storage, StorageURI, Upload
 
 LARGE = 11 * 1024 * 1024
 
@@ -101,6 +101,24 @@ class StorageSuite:
         for calls in (up.calls, down.calls):
             assert calls[-1] == (300_000, 300_000)
             assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+    def test_upload_files_puts_each_file_at_its_uri(
+        self, storage: Storage, root: StorageURI, tmp_path: Path
+    ) -> None:
+        files = make_tree(tmp_path / "src")
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(LARGE))
+        uploads = [
+            Upload(path=tmp_path / "src" / rel, uri=root.child(f"many/{rel}")) for rel in files
+        ]
+        uploads.append(Upload(path=big, uri=root.child("many/big.bin")))
+        seen = Recorder()
+        storage.upload_files(uploads, progress=seen)
+        for rel, data in files.items():
+            assert storage.get_bytes(root.child(f"many/{rel}")) == data
+        assert storage.get_bytes(root.child("many/big.bin")) == big.read_bytes()
+        total = sum(len(v) for v in files.values()) + LARGE
+        assert seen.calls[-1] == (total, total)
 
     def test_large_file_roundtrip(self, storage: Storage, root: StorageURI, tmp_path: Path) -> None:
         src = tmp_path / "big.bin"

@@ -18,6 +18,7 @@ from sagelift.storage.base import (
     Storage,
     StorageURI,
     SyncReport,
+    Upload,
     as_uri,
     parse_uri,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Storage",
     "StorageURI",
     "SyncReport",
+    "Upload",
     "as_uri",
     "open_storage",
     "parse_uri",

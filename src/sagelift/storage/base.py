@@ -8,7 +8,7 @@ as a directory: ``s3://bucket/runs/1`` covers ``runs/1/a`` but not ``runs/10``. 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -22,6 +22,7 @@ __all__ = [
     "Storage",
     "StorageURI",
     "SyncReport",
+    "Upload",
     "as_uri",
     "parse_uri",
 ]
@@ -104,6 +105,16 @@ class SyncReport:
     files_skipped: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Upload:
+    """One local file to put at ``uri``; ``sha256`` when the caller has hashed it already (the
+    store records it without reading the file again)."""
+
+    path: Path
+    uri: StorageURI
+    sha256: str | None = None
+
+
 class Progress(Protocol):
     """Told how far a transfer has come; may be called from worker threads, never concurrently."""
 
@@ -136,6 +147,10 @@ class Storage(Protocol):
     def download_file(
         self, uri: StorageURI | str, path: Path, *, progress: Progress | None = None
     ) -> None: ...
+
+    def upload_files(self, uploads: Sequence[Upload], *, progress: Progress | None = None) -> None:
+        """Put many local files at once (concurrently where the store can); ``progress`` sees
+        the running total over all of them."""
 
     def list(self, prefix: StorageURI | str) -> Iterator[ObjectInfo]: ...
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sagelift.errors import StorageError
-from sagelift.storage.base import ObjectInfo, Progress, StorageURI, SyncReport, as_uri
+from sagelift.storage.base import (
+    ObjectInfo,
+    Progress,
+    StorageURI,
+    SyncReport,
+    Upload,
+    as_uri,
+)
 from sagelift.storage.sync import (
     LocalFile,
     Meter,
@@ -75,6 +82,14 @@ class LocalStorage:
             _copy(path, dest, Meter(progress, path.stat().st_size))
         except OSError as exc:
             raise _os_error(f"copying {path} to {dest}", exc) from exc
+
+    def upload_files(self, uploads: Sequence[Upload], *, progress: Progress | None = None) -> None:
+        try:
+            meter = Meter(progress, sum(u.path.stat().st_size for u in uploads))
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                list(pool.map(lambda u: _copy(u.path, as_uri(u.uri).local_path(), meter), uploads))
+        except OSError as exc:
+            raise _os_error("copying files", exc) from exc
 
     def download_file(
         self, uri: StorageURI | str, path: Path, *, progress: Progress | None = None

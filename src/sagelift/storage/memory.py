@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sagelift.errors import StorageError
-from sagelift.storage.base import ObjectInfo, Progress, StorageURI, SyncReport, as_uri
+from sagelift.storage.base import (
+    ObjectInfo,
+    Progress,
+    StorageURI,
+    SyncReport,
+    Upload,
+    as_uri,
+)
 from sagelift.storage.sync import (
     Meter,
     atomic_writer,
@@ -63,6 +70,13 @@ class MemoryStorage:
         data = path.read_bytes()
         self.put_bytes(uri, data)
         Meter(progress, len(data)).add(len(data))
+
+    def upload_files(self, uploads: Sequence[Upload], *, progress: Progress | None = None) -> None:
+        blobs = [(upload.uri, upload.path.read_bytes()) for upload in uploads]
+        meter = Meter(progress, sum(len(data) for _, data in blobs))
+        for uri, data in blobs:
+            self.put_bytes(uri, data)
+            meter.add(len(data))
 
     def download_file(
         self, uri: StorageURI | str, path: Path, *, progress: Progress | None = None

@@ -26,7 +26,14 @@ from typing import Any, TypeVar
 
 from sagelift.aws import AwsSettings, client, map_client_error
 from sagelift.errors import SageliftError
-from sagelift.storage.base import ObjectInfo, Progress, StorageURI, SyncReport, as_uri
+from sagelift.storage.base import (
+    ObjectInfo,
+    Progress,
+    StorageURI,
+    SyncReport,
+    Upload,
+    as_uri,
+)
 from sagelift.storage.sync import (
     Digests,
     LocalFile,
@@ -52,7 +59,7 @@ R = TypeVar("R")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Plan:
     local: LocalFile
-    digests: Digests
+    sha256: str
 
 
 def _aws_errors() -> tuple[type[BaseException], ...]:
@@ -185,7 +192,17 @@ class S3Storage:
     ) -> None:
         parsed = as_uri(uri)
         local = LocalFile(rel=path.name, path=path, size=path.stat().st_size)
-        self._send([_Plan(local=local, digests=digest_file(path))], [parsed], progress)
+        self._send([_Plan(local=local, sha256=digest_file(path).sha256)], [parsed], progress)
+
+    def upload_files(self, uploads: Sequence[Upload], *, progress: Progress | None = None) -> None:
+        def plan(upload: Upload) -> _Plan:
+            path = upload.path
+            local = LocalFile(rel=path.name, path=path, size=path.stat().st_size)
+            return _Plan(local=local, sha256=upload.sha256 or digest_file(path).sha256)
+
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            plans = _run_all(pool, plan, uploads)
+        self._send(plans, [as_uri(u.uri) for u in uploads], progress)
 
     def download_file(
         self, uri: StorageURI | str, path: Path, *, progress: Progress | None = None
@@ -283,7 +300,7 @@ class S3Storage:
             digests = digest_file(local.path)
             if self._matches(remote.get(local.rel), local.size, digests):
                 return None
-            return _Plan(local=local, digests=digests)
+            return _Plan(local=local, sha256=digests.sha256)
 
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
             todo = [p for p in _run_all(pool, plan, files) if p is not None]
@@ -305,7 +322,7 @@ class S3Storage:
 
         def put_small(item: tuple[_Plan, StorageURI]) -> None:
             plan, uri = item
-            self._put(uri, plan.local.path.read_bytes(), plan.digests.sha256)
+            self._put(uri, plan.local.path.read_bytes(), plan.sha256)
             meter.add(plan.local.size)
 
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
@@ -328,7 +345,7 @@ class S3Storage:
                         str(plan.local.path),
                         uri.bucket,
                         uri.key,
-                        extra_args={"Metadata": {SHA256_META: plan.digests.sha256}},
+                        extra_args={"Metadata": {SHA256_META: plan.sha256}},
                         subscribers=[ProgressCallbackInvoker(meter.add)],
                     ),
                 )

@@ -21,15 +21,19 @@ TAG_LIMIT = 4900
 
 
 def record_tags(record: JobRecord) -> dict[str, str]:
-    """Tags a backend learns only when it submits: ARN, code digest, image URI and digest;
-    ``-`` for what the backend did not record."""
+    """Tags a backend learns only when it submits: ARN, code digest, image URI and digest, and
+    the content digest of each channel snapshot it shipped; ``-`` for what it did not record."""
     arn = record.cloud.arn if record.cloud is not None else None
-    return {
+    tags = {
         "sagelift.job_arn": arn or NA,
         "sagelift.code_digest": record.code_digest or NA,
         "sagelift.image_uri": record.image_uri or NA,
         "sagelift.image_digest": record.image_digest or NA,
     }
+    for name, shipped in record.inputs.items():
+        if shipped.digest:
+            tags[f"sagelift.channel.{name}.digest"] = shipped.digest
+    return tags
 
 
 def timing_metrics(status: JobStatus) -> list[MetricPoint]:

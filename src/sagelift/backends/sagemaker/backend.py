@@ -46,7 +46,7 @@ from sagelift.backends.sagemaker.validation import (
 )
 from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
 from sagelift.errors import SpecError, UnsupportedFeature
-from sagelift.job import CloudJob
+from sagelift.job import ChannelInput, CloudJob
 from sagelift.pricing import (
     CostEstimate,
     bill,
@@ -275,7 +275,10 @@ class SageMakerBackend:
             digest="0" * 64, prefix_uri=f"{resources.root_uri}/code/{'0' * 64}/"
         )
         planned_channels = [
-            _PlannedChannel(name=c.name, uri=f"{resources.root_uri}/data/{c.name}/")
+            _PlannedChannel(
+                name=c.name,
+                uri=f"{resources.root_uri}/data/{spec.base_job_name}/{c.name}/{'0' * 64}/",
+            )
             for c in spec.channels
             if not is_remote_uri(c.uri)
         ]
@@ -315,6 +318,7 @@ class SageMakerBackend:
             image_uri=image_uri,
             image_digest=image_digest,
             code_digest=code.digest,
+            inputs=input_record(channels),
             cloud=CloudJob(
                 arn=arn,
                 region=resources.region,
@@ -386,6 +390,12 @@ class SageMakerBackend:
 
     def stop(self, handle: JobHandle) -> None:
         self._jobs(handle).stop(handle.name)
+
+
+def input_record(channels: Sequence[Any]) -> dict[str, ChannelInput]:
+    """Each channel's S3 URI as the job reads it and the content digest of its immutable
+    snapshot (None for an ``s3://`` channel read where it is)."""
+    return {c.name: ChannelInput(uri=c.uri, digest=getattr(c, "digest", None)) for c in channels}
 
 
 def with_bill(status: JobStatus, cloud: CloudJob | None) -> JobStatus:
