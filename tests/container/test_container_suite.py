@@ -120,7 +120,8 @@ class TestContainerBackend(BackendSuite):
 
         project = make_project("ok", hyperparameters={"epochs": 1}, tracking={"uri": "sqlite"})
         spec = self.spec(project, clean_environ, backend_overrides)
-        result = jobs.run(spec, settings=jobs.load_settings(project, environ=clean_environ))
+        environ = {**clean_environ, **{k: v for k, v in os.environ.items() if "SAGELIFT" in k}}
+        result = jobs.run(spec, settings=jobs.load_settings(project, environ=environ))
         assert result.status.state is JobState.COMPLETED, result.status.failure_reason
         run = run_info(result.handle.record_dir)
         assert run is not None
