@@ -121,6 +121,9 @@ class LocalRun:
     interruptions: tuple[float, ...] = ()
     overlay_channels: tuple[str, ...] = ()
     max_runtime: int
+    #: The supervisor stops the job at ``max_runtime`` itself, as the SageMaker platform does
+    #: (a request run as SageMaker would); otherwise the launcher enforces it.
+    enforce_max_runtime: bool = False
     aws: AwsSettings = field(default_factory=AwsSettings)
 
 

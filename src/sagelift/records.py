@@ -160,6 +160,7 @@ def _run_to_dict(run: LocalRun) -> dict[str, Any]:
         "interruptions": list(run.interruptions),
         "overlay_channels": list(run.overlay_channels),
         "max_runtime": run.max_runtime,
+        "enforce_max_runtime": run.enforce_max_runtime,
         "aws": aws_to_dict(run.aws),
     }
 
@@ -186,6 +187,7 @@ def _run_from_dict(data: Mapping[str, Any], max_runtime: int) -> LocalRun:
         interruptions=tuple(float(t) for t in data.get("interruptions") or ()),
         overlay_channels=tuple(data.get("overlay_channels") or _overlays_in(launcher)),
         max_runtime=int(data.get("max_runtime") or max_runtime),
+        enforce_max_runtime=bool(data.get("enforce_max_runtime")),
         aws=aws_from_dict(data.get("aws")),
     )
 

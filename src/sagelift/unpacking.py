@@ -38,9 +38,14 @@ class Part:
 def check_destination(target: Path, *, force: bool) -> None:
     """Refuse (UsageError) a destination that is not a directory, or a non-empty one without
     ``force``. Reads only."""
-    if target.exists() and not target.is_dir():
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
         raise UsageError(
-            f"{target} exists and is not a directory",
+            f"{target} exists and is not a directory (it is a file)"
+            if existing == target
+            else f"{target} cannot be a directory: '{existing}' is a file",
             hint="give a directory as the destination (new or empty)",
         )
     if target.is_dir() and any(target.iterdir()) and not force:

@@ -30,6 +30,8 @@ pytestmark = pytest.mark.slow
 
 
 class TestContainerBackend(BackendSuite):
+    expected_backend = "container"
+
     @pytest.fixture(autouse=True)
     def _in_container(
         self,

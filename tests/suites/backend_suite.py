@@ -63,7 +63,12 @@ def pid_alive(pid: int) -> bool:
 
 
 class BackendSuite:
-    """Subclasses provide the ``backend_overrides`` fixture (spec keys selecting the backend)."""
+    """Subclasses provide the ``backend_overrides`` fixture (spec keys selecting the backend),
+    name the ``SAGELIFT_BACKEND`` the job sees, and may change how a job is submitted and how
+    its artifacts are read (a cloud binding runs the request SageMaker stored)."""
+
+    #: What the training script sees in SAGELIFT_BACKEND.
+    expected_backend = "local"
 
     @pytest.fixture
     def backend_overrides(self) -> dict[str, Any]:
@@ -72,8 +77,20 @@ class BackendSuite:
     def spec(self, project: Path, environ: dict[str, str], overrides: dict[str, Any], **more: Any):
         return jobs.load_spec(project, environ=environ, **overrides, **more)
 
+    def submit(self, spec: Any) -> JobHandle:
+        return jobs.submit(spec)
+
+    def artifact(self, uri: str | None) -> Path:
+        """A local file holding the artifact at ``uri``."""
+        assert uri is not None
+        return Path(uri)
+
     def run(self, project: Path, environ: dict[str, str], overrides: dict[str, Any], **more: Any):
-        return jobs.run(self.spec(project, environ, overrides, **more))
+        handle = self.submit(self.spec(project, environ, overrides, **more))
+        return jobs.JobResult(handle=handle, status=jobs.wait(handle))
+
+    def member(self, uri: str | None, name: str) -> bytes:
+        return read_member(self.artifact(uri), name)
 
     # -- success and failure ------------------------------------------------------------
 
@@ -85,10 +102,10 @@ class BackendSuite:
         model = result.status.model_artifacts
         assert model is not None
         assert model.endswith(f"{result.handle.name}/output/model.tar.gz")
-        assert json.loads(read_member(model, "model.json"))["epochs"] == 2
+        assert json.loads(self.member(model, "model.json"))["epochs"] == 2
         output = result.status.output_artifacts
         assert output is not None
-        assert json.loads(read_member(output, "metrics.json")) == {"accuracy": 0.5}
+        assert json.loads(self.member(output, "metrics.json")) == {"accuracy": 0.5}
 
     def test_failure_file_becomes_failure_reason(
         self, make_project, clean_environ, backend_overrides
@@ -133,7 +150,7 @@ class BackendSuite:
             channels={"train": "data/train", "test": "data/test"},
         )
         assert result.status.state is JobState.COMPLETED, result.status.failure_reason
-        seen = json.loads(read_member(result.status.model_artifacts or "", "channels.json"))
+        seen = json.loads(self.member(result.status.model_artifacts, "channels.json"))
         assert seen == {"test": ["c.csv"], "train": ["a.csv", "b.csv"]}
 
     def test_hyperparameters_arrive_as_strings_and_arguments(
@@ -142,15 +159,21 @@ class BackendSuite:
         project = make_project("ok", hyperparameters={"epochs": 3, "lr": 0.01, "name": "abc"})
         result = self.run(project, clean_environ, backend_overrides)
         assert result.status.state is JobState.COMPLETED, result.status.failure_reason
-        seen = json.loads(read_member(result.status.model_artifacts or "", "env.json"))
+        seen = json.loads(self.member(result.status.model_artifacts, "env.json"))
         assert seen["argv"] == ["--epochs", "3", "--lr", "0.01", "--name", "abc"]
         assert seen["env"]["SM_HP_EPOCHS"] == "3"
         assert json.loads(seen["env"]["SM_HPS"]) == {"epochs": 3, "lr": 0.01, "name": "abc"}
-        assert seen["env"]["SAGELIFT_BACKEND"]
+        assert seen["env"]["SAGELIFT_BACKEND"] == self.expected_backend
         assert seen["env"]["TRAINING_JOB_NAME"] == result.handle.name
-        hp_file = Path(seen["env"]["SM_INPUT_CONFIG_DIR"]) / "hyperparameters.json"
-        assert hp_file.name == "hyperparameters.json"
-        model = json.loads(read_member(result.status.model_artifacts or "", "model.json"))
+        # The file the script read, as SDK v2 writes it: every value a JSON-encoded string.
+        written = seen["hyperparameters_file"]
+        assert {k: written[k] for k in ("epochs", "lr", "name")} == {
+            "epochs": "3",
+            "lr": "0.01",
+            "name": '"abc"',
+        }
+        assert json.loads(written["sagemaker_program"]) == "train.py"
+        model = json.loads(self.member(result.status.model_artifacts, "model.json"))
         assert model == {"epochs": 3, "lr": 0.01, "name": "abc"}
 
     def test_script_writing_into_its_channel_leaves_user_data_untouched(
@@ -184,7 +207,7 @@ class BackendSuite:
             environment={"MARKER_FILE": str(marker), "SIGTERM_MODE": mode},
             **more,
         )
-        handle = jobs.submit(spec)
+        handle = self.submit(spec)
         wait_for(lambda: any("ready" in line for line in jobs.stream(handle)))
         return handle, marker
 
@@ -200,7 +223,7 @@ class BackendSuite:
         assert status.state is JobState.STOPPED
         assert marker.read_text().startswith("SIGTERM")
         # Stopped jobs keep their model, as on SageMaker.
-        assert read_member(status.model_artifacts or "", "partial.txt") == b"saved on SIGTERM"
+        assert self.member(status.model_artifacts, "partial.txt") == b"saved on SIGTERM"
 
     def test_stop_kills_a_script_that_ignores_sigterm_after_the_grace(
         self, make_project, clean_environ, backend_overrides
@@ -237,7 +260,7 @@ class BackendSuite:
         first = self.run(project, clean_environ, backend_overrides)
         second = self.run(project, clean_environ, backend_overrides)
         assert first.status.state is second.status.state is JobState.COMPLETED
-        assert read_member(second.status.model_artifacts or "", "epoch.txt") == b"2"
+        assert self.member(second.status.model_artifacts, "epoch.txt") == b"2"
         assert json.loads((project / "ckpt" / "state.json").read_text()) == {"epoch": 2}
         assert any("resumed from epoch 1" in line for line in jobs.stream(second.handle))
 

@@ -60,7 +60,7 @@ _WHY: dict[Capability, tuple[str, str]] = {
     Capability.GPU: ("a GPU", "use an instance type with a GPU"),
     Capability.REMOTE_CHANNELS: ("an s3:// channel", "point the channel at a local directory"),
     Capability.INTERRUPTION_REHEARSAL: (
-        "--simulate-interruptions",
+        "--simulate-interruptions (spot interruptions rehearsed locally)",
         "rehearse interruptions with instance_type = 'local' first; on SageMaker real spot "
         "capacity decides",
     ),

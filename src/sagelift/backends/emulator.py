@@ -173,6 +173,7 @@ def submit_request(
         output_uri=f"{output_path}/{name}/output",
         checkpoint_path=checkpoint["S3Uri"] if checkpoint else None,
         max_runtime=max_runtime,
+        enforce_max_runtime=True,
         aws=aws,
     )
     code_uri = channels.get(CODE_CHANNEL, ("", None))[0].rstrip("/")

@@ -60,6 +60,8 @@ class Supervisor:
         self.done = threading.Event()
         self.lock = threading.Lock()
         self.attempts: list[Attempt] = []
+        self.training_started: float | None = None
+        self.max_runtime_exceeded = False
         self.sync_seconds = sync_seconds
         #: Every checkpoint path the job's directory has held (restored ones included): only
         #: these can have been deleted by the job, so only these may go at the location.
@@ -81,6 +83,7 @@ class Supervisor:
     def execute(self) -> int:
         """Run the job, restarting it after each planned interruption; returns the exit code."""
         plan = list(self.run.interruptions)
+        self.training_started = time.monotonic()
         self.save(records.advance(self.status, "Training", started_at=records.now()))
         for index in range(len(plan) + 1):
             interrupt_after = plan[index] if index < len(plan) else None
@@ -108,8 +111,13 @@ class Supervisor:
             syncer = threading.Thread(target=self.sync_checkpoints_loop, daemon=True)
             syncer.start()
             try:
-                returncode = self.process.wait(timeout=interrupt_after)
+                returncode = self.process.wait(timeout=self._timeout(interrupt_after))
             except subprocess.TimeoutExpired:
+                if self._past_max_runtime():
+                    returncode = self.stop_at_max_runtime(log_file)
+                    self.done.set()
+                    syncer.join()
+                    return self._attempt_done(attempt, offset, returncode)
                 # What a spot reclaim does: SIGTERM, the grace period, then SIGKILL.
                 attempt.interrupted = True
                 self.save(records.advance(self.status, "Interrupted"))
@@ -122,6 +130,35 @@ class Supervisor:
                 returncode = self.process.wait()
             self.done.set()
             syncer.join()
+        return self._attempt_done(attempt, offset, returncode)
+
+    def _timeout(self, interrupt_after: float | None) -> float | None:
+        """How long to wait for the launcher now: until the next planned interruption, or the
+        max runtime when this supervisor is what enforces it (a request run as SageMaker)."""
+        if not self.run.enforce_max_runtime or self.training_started is None:
+            return interrupt_after
+        left = max(0.0, self.training_started + self.run.max_runtime - time.monotonic())
+        return left if interrupt_after is None else min(left, interrupt_after)
+
+    def _past_max_runtime(self) -> bool:
+        return (
+            self.run.enforce_max_runtime
+            and self.training_started is not None
+            and time.monotonic() >= self.training_started + self.run.max_runtime
+        )
+
+    def stop_at_max_runtime(self, log_file: Any) -> int:
+        """What SageMaker does at MaxRuntimeInSeconds: SIGTERM, and the job is Stopped."""
+        assert self.process is not None
+        self.max_runtime_exceeded = True
+        log_file.write(
+            f"sagelift: MaxRuntimeInSeconds ({self.run.max_runtime} s) reached: SIGTERM\n".encode()
+        )
+        self.process.send_signal(signal.SIGTERM)
+        return int(self.process.wait())
+
+    def _attempt_done(self, attempt: Attempt, offset: int, returncode: int) -> int:
+        log_path = self.record_dir / records.LOG_FILE
         self.sync_checkpoints()
         attempt.ended = time.time()
         attempt.checkpoint_files_at_end = _count_files(self.layout.checkpoint_dir)
@@ -192,6 +229,8 @@ class Supervisor:
     def finish(self, returncode: int) -> None:
         launcher = read_launch_status(self.run.launcher_status)
         state_name = None if launcher is None else launcher.state
+        if self.max_runtime_exceeded:
+            state_name = "MaxRuntimeExceeded"
         if self.stop_requested.is_set() or state_name == "Stopped":
             state, secondary = JobState.STOPPED, "Stopped"
         elif state_name == "MaxRuntimeExceeded":
