@@ -144,7 +144,8 @@ class LocalBackend:
     ) -> list[str]:
         """The command the supervisor runs: the launcher on this machine. Other backends that
         reuse the local machinery (containers) override this."""
-        return _launcher_argv(job.spec, layout, status_file, python, overlay_channels(job.spec))
+        overlays = overlay_channels(job.spec) if self.channel_overlays else {}
+        return _launcher_argv(job.spec, layout, status_file, python, overlays)
 
     def describe(self, handle: JobHandle) -> JobStatus:
         status = records.read_status(handle.record_dir)
