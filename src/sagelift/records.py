@@ -1,14 +1,13 @@
 """Job records: ``<project>/.sagelift/jobs/<name>/`` with ``job.json``, ``status.json``, the log.
 
 Every write is atomic (write to a temporary file, then rename), so a reader never sees half a
-record even while the job runs.
+record even while the job runs. Records are private (``sagelift.private_files``): ``.sagelift``,
+``.sagelift/jobs`` and each record directory are 0700, the files sagelift writes there 0600.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,12 +15,14 @@ from typing import Any
 
 from sagelift.backends.base import JobState, JobStatus
 from sagelift.errors import JobNotFound
+from sagelift.private_files import private_dir, write_private_text
 from sagelift.spec import Channel, EntryPoint, JobSpec, MetricDefinition
 
 __all__ = [
     "JOB_FILE",
     "LOG_FILE",
     "STATUS_FILE",
+    "create_record_dir",
     "find_record",
     "jobs_root",
     "list_records",
@@ -47,17 +48,19 @@ def jobs_root(project_dir: Path) -> Path:
     return project_dir / ".sagelift" / "jobs"
 
 
+def create_record_dir(record_dir: Path) -> None:
+    """Create the record directory ``record_dir`` (``<project>/.sagelift/jobs/<name>``), and
+    its two parents where missing, all 0700. Raises FileExistsError when the record exists."""
+    private_dir(record_dir.parent.parent)
+    private_dir(record_dir.parent)
+    private_dir(record_dir, exist_ok=False)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace ``path`` atomically with ``data`` as indented JSON, in a 0600 file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    write_private_text(path, text)
 
 
 def spec_to_dict(spec: JobSpec) -> dict[str, Any]:

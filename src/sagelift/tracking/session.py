@@ -25,6 +25,7 @@ from typing import Any
 from sagelift import __version__, records
 from sagelift.backends.base import JobHandle, JobState, JobStatus, PreparedJob
 from sagelift.contract.hyperparameters import JSONValue
+from sagelift.redaction import mask_values
 from sagelift.settings import Settings
 from sagelift.spec import JobSpec
 from sagelift.tracking import outcome
@@ -41,6 +42,7 @@ __all__ = [
     "job_environment",
     "resolve_uri",
     "run_info",
+    "run_params",
     "submitted",
     "tracker_for",
 ]
@@ -92,6 +94,12 @@ def job_environment(run: RunInfo, *, local: bool) -> dict[str, str]:
         "MLFLOW_RUN_ID": run.run_id,
         "MLFLOW_EXPERIMENT_ID": run.experiment_id,
     }
+
+
+def run_params(hyperparameters: Mapping[str, JSONValue]) -> dict[str, str]:
+    """The MLflow params of a job: its hyperparameters as text, secret-looking ones as ``***``
+    (``sagelift.redaction``); the job itself still gets the real values."""
+    return {k: _param(v) for k, v in mask_values(hyperparameters).items()}
 
 
 def _param(value: JSONValue) -> str:
@@ -184,7 +192,7 @@ def begin(
         "uri": uri,
         "experiment": job.settings.tracking.experiment or job.spec.base_job_name,
         "run_name": job.name,
-        "params": {k: _param(v) for k, v in job.spec.hyperparameters.items()},
+        "params": run_params(job.spec.hyperparameters),
         "tags": {},
         "run": None,
         "finished": False,
@@ -455,7 +463,7 @@ def replay(handle: JobHandle, status: JobStatus, *, uri: str, experiment: str | 
             "uri": uri,
             "experiment": experiment or spec.base_job_name,
             "run_name": handle.name,
-            "params": {k: _param(v) for k, v in spec.hyperparameters.items()},
+            "params": run_params(spec.hyperparameters),
             "tags": _tags(job, handle.backend, record.get("data_versions") or {}),
             "run": None,
             "finished": False,
