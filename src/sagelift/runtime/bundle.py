@@ -1,8 +1,9 @@
 """``sagelift_runtime.pyz``: the launcher as one file that any Python ≥ 3.10 can run.
 
 The bundle is a zipapp of ``sagelift/__init__.py``, ``sagelift/errors.py``,
-``sagelift/packaging.py`` (for ``safe_extract`` of the code tarball), ``sagelift/contract/`` and
-``sagelift/runtime/``, with a ``__main__.py`` that calls ``sagelift.runtime.cli.main()``. All of
+``sagelift/packaging.py`` (for ``safe_extract`` of the code tarball), ``sagelift/private_files.py``
+and ``sagelift/redaction.py`` (private config files, masked log lines), ``sagelift/contract/``
+and ``sagelift/runtime/``, with a ``__main__.py`` that calls ``sagelift.runtime.cli.main()``. All of
 it is stdlib-only, so ``python3 sagelift_runtime.pyz --program train.py`` works in any image with
 Python: a prebuilt framework image, the user's own, or sagelift's dependencies-only image.
 
@@ -23,7 +24,7 @@ __all__ = ["BUNDLE_NAME", "Bundle", "build_bundle", "bundle_members"]
 BUNDLE_NAME = "sagelift_runtime.pyz"
 SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-_PACKAGE_FILES = ("__init__.py", "errors.py", "packaging.py")
+_PACKAGE_FILES = ("__init__.py", "errors.py", "packaging.py", "private_files.py", "redaction.py")
 _PACKAGE_DIRS = ("contract", "runtime")
 
 # Refuse an interpreter too old for the shipped code with a sentence, not a SyntaxError
