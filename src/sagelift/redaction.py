@@ -94,6 +94,7 @@ def secrets_notice(names: Sequence[str], *, remote: bool) -> str:
         f"{'hyperparameters' if many else 'hyperparameter'} {', '.join(names)} "
         f"{'look like secrets' if many else 'looks like a secret'}: sagelift masks "
         f"{'their values' if many else 'its value'} as {MASK} in its own output, but the job "
-        f"gets {'them' if many else 'it'} in the clear ({where}); pass secrets as environment "
-        "variables or through a secrets manager instead"
+        f"gets {'them' if many else 'it'} in the clear ({where}); read secrets at run time "
+        "instead, from a secrets manager or (local jobs) an environment variable of your shell, "
+        "which the job inherits"
     )

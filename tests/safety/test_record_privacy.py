@@ -155,7 +155,7 @@ def test_masking_helpers():
     ]
     notice = secrets_notice(("api_token", "dbPassword"), remote=True)
     assert "api_token, dbPassword" in notice
-    assert "environment variables" in notice
+    assert "secrets manager" in notice
     assert "SageMaker" in notice
     assert "\n" not in notice
 

@@ -206,9 +206,10 @@ def cmd_config(args: argparse.Namespace, project: Path) -> int:
 
 
 def _shown(key: str, value: Any) -> Any:
-    """``value``, or ``***`` for a hyperparameter or environment variable named like a secret."""
+    """``value``, or ``***`` for a hyperparameter named like a secret (the spec refuses such
+    environment variables)."""
     table, _, name = key.partition(".")
-    if table in ("hyperparameters", "environment") and is_secret_name(name):
+    if table == "hyperparameters" and is_secret_name(name):
         return MASK
     return value
 
