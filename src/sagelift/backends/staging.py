@@ -73,21 +73,31 @@ def stage_channel(src: Path, dest: Path, *, progress: Progress | None = None) ->
         return copy_files([(src, dest / src.name)], dest, progress=progress)
     pairs: list[tuple[Path, Path]] = []
     links: list[tuple[str, Path]] = []
-    dest.mkdir(parents=True, exist_ok=True)
-    for entry in channel_view.entries(src):
-        if entry.kind == "file":
-            assert entry.source is not None
-            pairs.append((entry.source, dest / entry.path))
-        elif entry.kind == "dir":
-            (dest / entry.path).mkdir(exist_ok=True)
-        elif entry.kind == "link":
-            links.append((entry.text, dest / entry.path))
-        else:
-            log.warning("channel entry %s is left out: %s", src / entry.path, entry.text)
-    report = copy_files(pairs, dest, progress=progress)
-    for text, link in links:
-        link.symlink_to(text)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for entry in channel_view.entries(src):
+            if entry.kind == "file":
+                assert entry.source is not None
+                pairs.append((entry.source, dest / entry.path))
+            elif entry.kind == "dir":
+                (dest / entry.path).mkdir(exist_ok=True)
+            elif entry.kind == "link":
+                links.append((entry.text, dest / entry.path))
+            else:
+                log.warning("channel entry %s is left out: %s", src / entry.path, entry.text)
+        report = copy_files(pairs, dest, progress=progress)
+        for text, link in links:
+            link.symlink_to(text)
+    except OSError as exc:
+        raise _staging_failed(src, exc) from exc
     return report
+
+
+def _staging_failed(src: Path, exc: OSError) -> InfrastructureError:
+    return InfrastructureError(
+        f"staging the channel {src} failed: {exc.strerror or exc} ({exc.filename})",
+        hint="check that sagelift can read the channel and write the job directory",
+    )
 
 
 def copy_tree(pairs: Iterable[tuple[Path, Path]], root: Path) -> StageReport:
@@ -211,7 +221,10 @@ def stage_inputs(
         if channel.name in skip_channels:
             # The launcher shows it; a link it would refuse is refused here, before the start.
             if not is_remote_uri(channel.uri):
-                channel_view.check_channel(Path(channel.uri))
+                try:
+                    channel_view.check_channel(Path(channel.uri))
+                except OSError as exc:
+                    raise _staging_failed(Path(channel.uri), exc) from exc
             continue
         if is_remote_uri(channel.uri):
             storage = open_storage(channel.uri, aws=aws)

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Literal
 
 from sagelift.contract.layout import CONTAINER_ROOT
-from sagelift.errors import UnsupportedFeature
+from sagelift.errors import InfrastructureError, UnsupportedFeature
 from sagelift.runtime.channel_view import cover_overlay, materialise
 
 __all__ = ["BindMode", "OptMlView", "overlay_scratch", "prepare_view"]
@@ -96,6 +96,7 @@ def prepare_view(
     Raises:
         UnsupportedFeature: ``mode`` is ``require`` and the bind is not possible.
         SpecError: a channel links to a directory that holds it (``channel_view``).
+        InfrastructureError: a channel cannot be read, or its view not written.
     """
     entered = False
     if overlays:
@@ -147,7 +148,7 @@ def _overlay_channels(root: Path, overlays: Mapping[str, Path]) -> bool:
             except _Unavailable as exc:
                 failure = str(exc)
             else:
-                covered = cover_overlay(source, dest)
+                covered = _guarded(cover_overlay, source, dest)
                 log.info(
                     "channel %s: copy-on-write view of %s%s",
                     name,
@@ -156,8 +157,18 @@ def _overlay_channels(root: Path, overlays: Mapping[str, Path]) -> bool:
                 )
                 continue
         log.info("channel %s: copying %s (%s)", name, source, failure)
-        materialise(source, dest)
+        _guarded(materialise, source, dest)
     return entered
+
+
+def _guarded(show: Callable[[Path, Path], int], source: Path, dest: Path) -> int:
+    try:
+        return show(source, dest)
+    except OSError as exc:
+        raise InfrastructureError(
+            f"cannot show the channel {source} at {dest}: {exc.strerror or exc} ({exc.filename})",
+            hint="check that the launcher can read the channel and write the job's layout",
+        ) from exc
 
 
 def _mount_overlay(libc: ctypes.CDLL, lower: Path, dest: Path, scratch: Path) -> None:
