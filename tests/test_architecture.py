@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sagelift"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     # what ships inside every job: stdlib only
-    ("errors", "package", "archives", "contract", "runtime"),
+    ("errors", "package", "archives", "private_files", "redaction", "contract", "runtime"),
     # the pure core and the edges every layer uses
     ("spec", "config", "settings", "aws", "pricing", "provenance", "job", "records", "checkpoints"),
     # the services: storage, code and data shipping, images, tracking

@@ -35,6 +35,7 @@ from sagelift.backends.base import (
 from sagelift.config import Resolved, load_config
 from sagelift.errors import JobFailed, SageliftError, SpecError, StorageError, UsageError
 from sagelift.job import JobHandle, JobRecord, JobState, JobStatus, PreparedJob
+from sagelift.redaction import secret_names, secrets_notice
 from sagelift.settings import Settings, settings_from_config
 from sagelift.spec import (
     JobSpec,
@@ -172,6 +173,7 @@ def submit(
     from sagelift.data.channels import dvc_versions
 
     data_versions = dvc_versions(spec, allow_dirty=allow_dirty_data)
+    warn_secret_hyperparameters(spec)
     created = records.now()
     name = spec.job_name or new_job_name(spec.base_job_name, created)
     validate_job_name(name)
@@ -191,7 +193,7 @@ def submit(
         settings=settings,
     )
     backend.preflight(job)
-    record_dir.mkdir(parents=True)
+    records.create_record_dir(record_dir)
     try:
         records.write_record(
             record_dir,
@@ -223,6 +225,18 @@ def submit(
 
         session.submitted(record_dir)
     return handle
+
+
+def warn_secret_hyperparameters(spec: JobSpec) -> tuple[str, ...]:
+    """Log one warning naming the hyperparameters that look like secrets; returns their names.
+
+    Their values are masked in sagelift's own output (``sagelift.redaction``), but the job and,
+    on SageMaker, the job's description carry them in the clear.
+    """
+    names = secret_names(spec.hyperparameters)
+    if names:
+        log.warning("%s", secrets_notice(names, remote=not spec.is_local))
+    return names
 
 
 def handle_for(project_dir: Path, name: str) -> JobHandle:

@@ -1,6 +1,8 @@
 """Job records: ``<project>/.sagelift/jobs/<name>/`` with ``job.json``, ``status.json``, the log.
 
-The only module that knows the records' JSON shape: everything else reads and writes the typed
+Records are private (``sagelift.private_files``): ``.sagelift``, ``.sagelift/jobs`` and each
+record directory are 0700, the files sagelift writes there 0600. The only module that knows the
+records' JSON shape: everything else reads and writes the typed
 :class:`~sagelift.job.JobRecord` and :class:`~sagelift.job.JobStatus`. Every write is atomic
 (a temporary file, then a rename), so a reader never sees half a record even while the job
 runs. ``job.json`` carries ``schema``; records written before it existed are read as schema 1.
@@ -11,8 +13,6 @@ reports the damaged ones so that one bad file never hides the other jobs.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -31,6 +31,7 @@ from sagelift.job import (
     JobStatus,
     LocalRun,
 )
+from sagelift.private_files import private_dir, write_private_text
 from sagelift.spec import Channel, EntryPoint, JobSpec, MetricDefinition
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "advance",
     "aws_from_dict",
     "aws_to_dict",
+    "create_record_dir",
     "find_record",
     "handle_of",
     "has_status",
@@ -79,18 +81,19 @@ def jobs_root(project_dir: Path) -> Path:
     return project_dir / ".sagelift" / "jobs"
 
 
+def create_record_dir(record_dir: Path) -> None:
+    """Create the record directory ``record_dir`` (``<project>/.sagelift/jobs/<name>``), and
+    its two parents where missing, all 0700. Raises FileExistsError when the record exists."""
+    private_dir(record_dir.parent.parent)
+    private_dir(record_dir.parent)
+    private_dir(record_dir, exist_ok=False)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename (mode 0600)."""
+    """Replace ``path`` atomically with ``data`` as indented JSON, in a 0600 file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    write_private_text(path, text)
 
 
 # --- the JSON shape -------------------------------------------------------------------------

@@ -148,7 +148,7 @@ def submit_request(
     checkpoint = request.get("CheckpointConfig") or None
 
     created = records.now()
-    record.mkdir(parents=True)
+    records.create_record_dir(record)
     status = JobStatus(
         name=name,
         backend=BACKEND,

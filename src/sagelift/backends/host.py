@@ -26,6 +26,7 @@ from sagelift.backends.staging import stage_layout
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import BackendError
 from sagelift.job import JobHandle, JobState, JobStatus, LocalRun, PreparedJob
+from sagelift.private_files import open_private
 from sagelift.spec import is_remote_uri
 
 __all__ = ["LAYOUT_DIR", "HostJobs", "LauncherCommand", "start_supervisor"]
@@ -33,6 +34,7 @@ __all__ = ["LAYOUT_DIR", "HostJobs", "LauncherCommand", "start_supervisor"]
 LAYOUT_DIR = "opt-ml"
 POLL_SECONDS = 0.05
 LAUNCHER_STATUS = "launcher-status.json"
+SUPERVISOR_LOG = "supervisor.log"
 
 #: ``(job, layout, launcher status file) -> argv`` of what the supervisor starts.
 LauncherCommand = Callable[[PreparedJob, TrainingLayout, Path], list[str]]
@@ -222,23 +224,28 @@ def start_supervisor(record: Path, *, pass_fds: tuple[int, ...] = ()) -> None:
     From a single-threaded process (the CLI) it is a double fork of this process, which has the
     modules loaded already; otherwise (a library user's threads) a new interpreter. Either way it
     runs in its own session, so Ctrl-C in the terminal reaches sagelift, not the job.
-    ``pass_fds`` (a checkpoint location's lock) stay open in the supervisor.
+    ``pass_fds`` (a checkpoint location's lock) stay open in the supervisor. The log and
+    ``supervisor.log`` are created 0600.
     Raises BackendError when the process cannot be started.
     """
-    (record / records.LOG_FILE).touch()
     try:
+        os.close(open_private(record / records.LOG_FILE))
         if threading.active_count() == 1 and hasattr(os, "fork"):
             _fork_supervisor(record)
             return
-        subprocess.Popen(
-            [sys.executable, "-m", "sagelift.backends.supervisor", str(record)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(record / "supervisor.log", "ab"),  # noqa: SIM115 - handed to the child
-            start_new_session=True,
-            close_fds=True,
-            pass_fds=pass_fds,
-        )
+        errors = open_private(record / SUPERVISOR_LOG)
+        try:
+            subprocess.Popen(
+                [sys.executable, "-m", "sagelift.backends.supervisor", str(record)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=pass_fds,
+            )
+        finally:
+            os.close(errors)
     except OSError as exc:
         raise BackendError(
             f"could not start the job's supervisor: {exc}", hint="check that Python can run"
@@ -261,7 +268,7 @@ def _fork_supervisor(record: Path) -> None:
         if os.fork():
             os._exit(0)
         devnull = os.open(os.devnull, os.O_RDWR)
-        errors = os.open(record / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        errors = open_private(record / SUPERVISOR_LOG)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
         os.dup2(errors, 2)

@@ -7,7 +7,9 @@ data. Local directories are usually not copied at all: the launcher shows them a
 overlays (``sagelift.runtime.mounts``); what is copied here is the rest. Hard links would share
 inodes (an in-place write would reach the user's file), so each file is cloned: a copy-on-write
 reflink where the file system supports it (btrfs, xfs), else an in-kernel copy
-(``copy_file_range``/``sendfile``), many files at once on a thread pool.
+(``copy_file_range``/``sendfile``), many files at once on a thread pool. Symbolic links in a
+channel are decided by ``sagelift.runtime.channel_view``: one that stays inside the channel stays
+a (relative) link, one that leads outside becomes a private copy of what it names.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -37,6 +38,7 @@ from sagelift.contract.config_files import (
 )
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import InfrastructureError
+from sagelift.runtime import channel_view
 from sagelift.spec import JobSpec, is_remote_uri
 
 __all__ = ["StageReport", "copy_tree", "stage_channel", "stage_inputs", "stage_layout"]
@@ -61,15 +63,41 @@ class StageReport:
 def stage_channel(src: Path, dest: Path, *, progress: Progress | None = None) -> StageReport:
     """Copy the channel ``src`` (a directory or a single file) into the empty dir ``dest``.
 
-    A single file lands as ``dest/<name>``, as an S3 object under a prefix would. Raises
-    InfrastructureError when the copy fails (disk full, permissions).
+    A single file lands as ``dest/<name>``, as an S3 object under a prefix would. Links are
+    kept, copied or left out as ``sagelift.runtime.channel_view`` decides. Raises
+    InfrastructureError when the copy fails (disk full, permissions), SpecError when a link
+    names a directory that holds the channel.
     """
     src = src.resolve()
     if src.is_file():
-        pairs = [(src, dest / src.name)]
-    else:
-        pairs = [(path, dest / rel) for rel, path in _walk(src)]
-    return copy_files(pairs, dest, progress=progress)
+        return copy_files([(src, dest / src.name)], dest, progress=progress)
+    pairs: list[tuple[Path, Path]] = []
+    links: list[tuple[str, Path]] = []
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for entry in channel_view.entries(src):
+            if entry.kind == "file":
+                assert entry.source is not None
+                pairs.append((entry.source, dest / entry.path))
+            elif entry.kind == "dir":
+                (dest / entry.path).mkdir(exist_ok=True)
+            elif entry.kind == "link":
+                links.append((entry.text, dest / entry.path))
+            else:
+                log.warning("channel entry %s is left out: %s", src / entry.path, entry.text)
+        report = copy_files(pairs, dest, progress=progress)
+        for text, link in links:
+            link.symlink_to(text)
+    except OSError as exc:
+        raise _staging_failed(src, exc) from exc
+    return report
+
+
+def _staging_failed(src: Path, exc: OSError) -> InfrastructureError:
+    return InfrastructureError(
+        f"staging the channel {src} failed: {exc.strerror or exc} ({exc.filename})",
+        hint="check that sagelift can read the channel and write the job directory",
+    )
 
 
 def copy_tree(pairs: Iterable[tuple[Path, Path]], root: Path) -> StageReport:
@@ -103,21 +131,6 @@ def copy_files(
     return StageReport(
         files=len(pairs), bytes=done, seconds=time.perf_counter() - started, method=method
     )
-
-
-def _walk(root: Path) -> Iterable[tuple[Path, Path]]:
-    """(relative path, absolute path) of every file under ``root``, following no links out."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        base = Path(dirpath)
-        for name in sorted(filenames):
-            path = base / name
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(root) or not target.is_file():
-                    log.warning("skipping link %s: it points outside the channel", path)
-                    continue
-            yield path.relative_to(root), path
 
 
 _reflink_ok: bool | None = None
@@ -195,6 +208,10 @@ def stage_inputs(
     no secrets, caches or virtualenvs); returns it. Also what a restart after a (simulated)
     spot interruption does, as SageMaker does on the new instance: fresh code and data,
     checkpoints restored from their location.
+
+    Raises:
+        SpecError: a channel (staged or skipped) links to a directory that holds it.
+        InfrastructureError: a copy failed.
     """
     from sagelift.storage import open_storage  # boto3 and friends only for s3:// inputs
 
@@ -202,6 +219,12 @@ def stage_inputs(
     copy_tree(((path, layout.code_dir / rel) for rel, path in selection.files), layout.code_dir)
     for channel in spec.channels:
         if channel.name in skip_channels:
+            # The launcher shows it; a link it would refuse is refused here, before the start.
+            if not is_remote_uri(channel.uri):
+                try:
+                    channel_view.check_channel(Path(channel.uri))
+                except OSError as exc:
+                    raise _staging_failed(Path(channel.uri), exc) from exc
             continue
         if is_remote_uri(channel.uri):
             storage = open_storage(channel.uri, aws=aws)

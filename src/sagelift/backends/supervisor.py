@@ -30,6 +30,7 @@ from sagelift.backends.interruptions import Attempt, analyse
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import BackendError, SageliftError
 from sagelift.job import JobState, JobStatus, LocalRun
+from sagelift.private_files import open_private, write_private_text
 from sagelift.runtime.status import read_status as read_launch_status
 from sagelift.spec import is_remote_uri
 
@@ -103,7 +104,7 @@ class Supervisor:
         self.held_checkpoints |= artifacts.checkpoint_entries(self.layout.checkpoint_dir)
         log_path = self.record_dir / records.LOG_FILE
         offset = log_path.stat().st_size if log_path.exists() else 0
-        with open(log_path, "ab", buffering=0) as log_file:
+        with open(open_private(log_path), "ab", buffering=0) as log_file:
             self.process = _start(self.run, log_file)
             if self.stop_requested.is_set():
                 self.process.send_signal(signal.SIGTERM)
@@ -412,9 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, supervisor.on_signal)
     signal.signal(signal.SIGINT, supervisor.on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    pid_file = record_dir / "supervisor.pid"
-    pid_file.with_suffix(".tmp").write_text(str(os.getpid()), encoding="utf-8")
-    os.replace(pid_file.with_suffix(".tmp"), pid_file)
+    write_private_text(record_dir / "supervisor.pid", str(os.getpid()))
     try:
         returncode = supervisor.execute()
         supervisor.finish(returncode)

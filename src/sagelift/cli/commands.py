@@ -16,6 +16,7 @@ from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scal
 from sagelift.errors import UsageError
 from sagelift.job import JobHandle, JobState, JobStatus
 from sagelift.packaging import parse_size
+from sagelift.redaction import MASK, is_secret_name
 from sagelift.settings import settings_from_config
 from sagelift.spec import parse_job_spec
 
@@ -190,16 +191,27 @@ def cmd_config(args: argparse.Namespace, project: Path) -> int:
     parse_job_spec(config, project)
     if args.json:
         render.as_json(
-            {k: {"value": v.value, "source": v.source} for k, v in config.values.items()}
+            {k: {"value": _shown(k, v.value), "source": v.source} for k, v in config.values.items()}
         )
         return 0
     if config.project_file is not None:
         render.out(f"# project file: {config.project_file}")
     if config.profile:
         render.out(f"# profile: {config.profile}")
-    rows = [[key, _show(v.value), v.source] for key, v in sorted(config.values.items())]
+    rows = [
+        [key, _show(_shown(key, v.value)), v.source] for key, v in sorted(config.values.items())
+    ]
     render.table(rows, ["key", "value", "source"])
     return 0
+
+
+def _shown(key: str, value: Any) -> Any:
+    """``value``, or ``***`` for a hyperparameter named like a secret (the spec refuses such
+    environment variables)."""
+    table, _, name = key.partition(".")
+    if table == "hyperparameters" and is_secret_name(name):
+        return MASK
+    return value
 
 
 def _show(value: Any) -> str:

@@ -9,7 +9,6 @@ Python SDK v2 injects in script mode (``Framework._prepare_for_training``).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from sagelift.contract.hyperparameters import JSONValue, encode_hyperparameters
 from sagelift.contract.layout import TrainingLayout
+from sagelift.private_files import private_dir, write_private_text
 
 __all__ = [
     "DEFAULT_GROUP_NAME",
@@ -148,9 +148,8 @@ def _dump(obj: Mapping[str, Any]) -> str:
 
 
 def _write(path: Path, obj: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(_dump(obj), encoding="utf-8")
-    os.replace(tmp, path)
+    # 0600: hyperparameters.json holds the hyperparameters' values, secrets among them perhaps.
+    write_private_text(path, _dump(obj))
 
 
 def write_config_files(
@@ -165,9 +164,10 @@ def write_config_files(
 
     Each file is one line of JSON with the mappings' own key order (the renderers make that
     order deterministic), so identical inputs give identical bytes. Each file is replaced
-    atomically. A stale ``checkpointconfig.json`` is removed when ``checkpoint_config`` is None.
+    atomically, readable by its owner only (0600, in a 0700 directory). A stale
+    ``checkpointconfig.json`` is removed when ``checkpoint_config`` is None.
     """
-    layout.config_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(layout.config_dir)
     _write(layout.hyperparameters_file, hyperparameters)
     _write(layout.input_data_config_file, input_data_config)
     _write(layout.resource_config_file, resource_config)

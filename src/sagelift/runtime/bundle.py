@@ -2,7 +2,8 @@
 
 The bundle is a zipapp of ``sagelift/__init__.py``, ``sagelift/errors.py``,
 ``sagelift/archives.py`` (for ``safe_extract`` of the code tarball), ``sagelift/package.py``,
-``sagelift/contract/`` and ``sagelift/runtime/``, with a ``__main__.py`` that calls
+``sagelift/private_files.py`` and ``sagelift/redaction.py`` (private config files, masked log
+lines), ``sagelift/contract/`` and ``sagelift/runtime/``, with a ``__main__.py`` that calls
 ``sagelift.runtime.cli.main()``. All of it is stdlib-only, so
 ``python3 sagelift_runtime.pyz --program train.py`` works in any image with Python: a prebuilt
 framework image, the user's own, or sagelift's dependencies-only image.
@@ -24,7 +25,14 @@ __all__ = ["BUNDLE_NAME", "Bundle", "build_bundle", "bundle_members"]
 BUNDLE_NAME = "sagelift_runtime.pyz"
 SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-_PACKAGE_FILES = ("__init__.py", "archives.py", "errors.py", "package.py")
+_PACKAGE_FILES = (
+    "__init__.py",
+    "archives.py",
+    "errors.py",
+    "package.py",
+    "private_files.py",
+    "redaction.py",
+)
 _PACKAGE_DIRS = ("contract", "runtime")
 
 # Refuse an interpreter too old for the shipped code with a sentence, not a SyntaxError

@@ -11,6 +11,8 @@ from __future__ import annotations
 import signal as signals
 from pathlib import Path
 
+from sagelift.private_files import write_private_text
+
 __all__ = ["FAILURE_REASON_LIMIT", "failure_reason", "last_exception_line", "write_failure_file"]
 
 FAILURE_REASON_LIMIT = 1024
@@ -65,7 +67,8 @@ def last_exception_line(stderr_tail: str) -> str | None:
 def write_failure_file(path: Path, text: str) -> bool:
     """Write ``text`` to ``path`` unless the training code already wrote a reason there.
 
-    A file holding only whitespace counts as absent. Returns whether it was written.
+    A file holding only whitespace counts as absent; a written one is 0600 (it quotes the
+    job's output). Returns whether it was written.
     """
     try:
         existing = path.read_text(encoding="utf-8", errors="replace")
@@ -74,7 +77,7 @@ def write_failure_file(path: Path, text: str) -> bool:
     if existing.strip():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_private_text(path, text)
     return True
 
 

@@ -24,6 +24,8 @@ from sagelift.contract.environment import entry_point_name, training_env, user_a
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import SpecError
+from sagelift.private_files import open_private
+from sagelift.redaction import MASK, mask_arguments, secret_names
 from sagelift.runtime.entry import build_argv, check_entry, resolve_entry
 from sagelift.runtime.failure import FAILURE_REASON_LIMIT, failure_reason, write_failure_file
 from sagelift.runtime.mounts import BindMode, OptMlView, prepare_view
@@ -107,13 +109,15 @@ def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) 
     )
     check_entry(entry, python=request.python, code_dir=layout.code_dir, path=base_env.get("PATH"))
     argv = build_argv(entry, python=request.python, user_args=user_args(config))
+    # The log line names the command; secret-looking hyperparameters show as ***.
+    shown = mask_arguments(argv, secret_names(config.hyperparameters))
     view = prepare_view(request.root, request.bind_opt_ml, overlays=dict(request.overlays))
     env = _child_env(base_env, view, config)
 
     controller = StopController(grace=request.grace)
     controller.install()
     try:
-        status = _supervise(request, layout, view, argv, env, controller)
+        status = _supervise(request, layout, view, argv, env, controller, shown=shown)
     finally:
         controller.restore()
     if request.status_file is not None:
@@ -174,6 +178,8 @@ def _supervise(
     argv: list[str],
     env: dict[str, str],
     controller: StopController,
+    *,
+    shown: list[str],
 ) -> LaunchStatus:
     started_at = now_iso()
     cwd = TrainingLayout(view.root).code_dir
@@ -181,7 +187,7 @@ def _supervise(
         log.info("stopped before the training process started")
         code = 128 + (controller.signum or signal.SIGTERM)
         return _status("Stopped", code, None, None, started_at, view.opt_ml)
-    log.info("starting %s in %s", shlex.join(argv), cwd)
+    log.info("starting %s in %s", " ".join(_quote(a) for a in shown), cwd)
     read_fd, write_fd = os.pipe()
     try:
         process = subprocess.Popen(
@@ -217,7 +223,7 @@ def _supervise(
     reason: str | None = None
     if state == "Completed":
         layout.success_file.parent.mkdir(parents=True, exist_ok=True)
-        layout.success_file.touch()
+        os.close(open_private(layout.success_file, os.O_WRONLY | os.O_CREAT))
     elif state == "Failed":
         write_failure_file(layout.failure_file, failure_reason(relay.tail(), exit_code, signum))
         reason = _read_reason(layout)
@@ -225,6 +231,10 @@ def _supervise(
         reason = f"MaxRuntimeExceeded: the job ran longer than {request.max_runtime:g} s"
     log.info("training process ended: %s, exit code %d", state, exit_code)
     return _status(state, exit_code, signum, reason, started_at, view.opt_ml)
+
+
+def _quote(arg: str) -> str:
+    return arg if arg == MASK else shlex.quote(arg)
 
 
 def final_state(stop_reason: StopReason | None, returncode: int) -> LaunchState:

@@ -11,6 +11,13 @@ layer, where the script's writes land, is a scratch directory beside the layout.
 each job a private copy of its channels; an overlay is a copy-on-write one. Where an overlay
 cannot be mounted, the channel is copied instead.
 
+An overlay alone is not private where the channel holds symbolic links: the lower layer's links
+resolve, in the namespace, to the real files they name, and a write through one would reach the
+user's file. So before the job starts, every link of the lower layer is replaced in the merged
+view as ``sagelift.runtime.channel_view`` decides (a relative link when it stays inside the
+channel, a private copy of what it names otherwise). Hard links need nothing: the overlay copies
+a file up into the writable layer, as a new inode, before the first write to it.
+
 As root it needs only ``CLONE_NEWNS`` (and creates an empty ``/opt/ml`` directory if there is
 none). Otherwise, or when that is refused, it tries an unprivileged user namespace
 (``CLONE_NEWUSER | CLONE_NEWNS``) that maps the caller's own uid and gid, which needs an
@@ -31,7 +38,8 @@ from pathlib import Path
 from typing import Literal
 
 from sagelift.contract.layout import CONTAINER_ROOT
-from sagelift.errors import UnsupportedFeature
+from sagelift.errors import InfrastructureError, UnsupportedFeature
+from sagelift.runtime.channel_view import cover_overlay, materialise
 
 __all__ = ["BindMode", "OptMlView", "overlay_scratch", "prepare_view"]
 
@@ -79,12 +87,16 @@ def prepare_view(
     ``overlays`` (channel name → the user's directory) are shown at ``input/data/<name>`` as
     copy-on-write overlays, or copied there when an overlay is not possible.
 
+    Either way a link in a channel never leads the job out of it (``channel_view``).
+
     Must run before the process starts any thread (a user namespace needs a single-threaded
     caller). ``off`` does nothing. ``auto`` falls back to the real root with one log line
     saying why. A ``root`` that already is ``target`` (inside a container) counts as bound.
 
     Raises:
         UnsupportedFeature: ``mode`` is ``require`` and the bind is not possible.
+        SpecError: a channel links to a directory that holds it (``channel_view``).
+        InfrastructureError: a channel cannot be read, or its view not written.
     """
     entered = False
     if overlays:
@@ -133,13 +145,30 @@ def _overlay_channels(root: Path, overlays: Mapping[str, Path]) -> bool:
         if entered:
             try:
                 _mount_overlay(libc, source.resolve(), dest, scratch / name)
-                log.info("channel %s: copy-on-write view of %s", name, source)
-                continue
             except _Unavailable as exc:
                 failure = str(exc)
+            else:
+                covered = _guarded(cover_overlay, source, dest)
+                log.info(
+                    "channel %s: copy-on-write view of %s%s",
+                    name,
+                    source,
+                    f" ({covered} linked files copied in)" if covered else "",
+                )
+                continue
         log.info("channel %s: copying %s (%s)", name, source, failure)
-        shutil.copytree(source, dest, symlinks=False, dirs_exist_ok=True)
+        _guarded(materialise, source, dest)
     return entered
+
+
+def _guarded(show: Callable[[Path, Path], int], source: Path, dest: Path) -> int:
+    try:
+        return show(source, dest)
+    except OSError as exc:
+        raise InfrastructureError(
+            f"cannot show the channel {source} at {dest}: {exc.strerror or exc} ({exc.filename})",
+            hint="check that the launcher can read the channel and write the job's layout",
+        ) from exc
 
 
 def _mount_overlay(libc: ctypes.CDLL, lower: Path, dest: Path, scratch: Path) -> None:

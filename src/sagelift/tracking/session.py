@@ -28,6 +28,7 @@ from sagelift.contract.hyperparameters import JSONValue
 from sagelift.job import JobHandle, JobRecord, JobState, JobStatus, PreparedJob
 from sagelift.package import VERSION
 from sagelift.provenance import channel_version, git_state
+from sagelift.redaction import mask_values
 from sagelift.settings import Settings
 from sagelift.spec import JobSpec
 from sagelift.tracking import outcome
@@ -43,6 +44,7 @@ __all__ = [
     "job_environment",
     "resolve_uri",
     "run_info",
+    "run_params",
     "submitted",
     "tracker_for",
 ]
@@ -94,6 +96,12 @@ def job_environment(run: RunInfo, *, local: bool) -> dict[str, str]:
         "MLFLOW_RUN_ID": run.run_id,
         "MLFLOW_EXPERIMENT_ID": run.experiment_id,
     }
+
+
+def run_params(hyperparameters: Mapping[str, JSONValue]) -> dict[str, str]:
+    """The MLflow params of a job: its hyperparameters as text, secret-looking ones as ``***``
+    (``sagelift.redaction``); the job itself still gets the real values."""
+    return {k: _param(v) for k, v in mask_values(hyperparameters).items()}
 
 
 def _param(value: JSONValue) -> str:
@@ -194,7 +202,7 @@ def begin(job: PreparedJob) -> dict[str, str]:
         "uri": uri,
         "experiment": job.settings.tracking.experiment or job.spec.base_job_name,
         "run_name": job.name,
-        "params": {k: _param(v) for k, v in job.spec.hyperparameters.items()},
+        "params": run_params(job.spec.hyperparameters),
         "tags": {},
         "run": None,
         "finished": False,
@@ -476,7 +484,7 @@ def replay(
             "uri": uri,
             "experiment": experiment or spec.base_job_name,
             "run_name": handle.name,
-            "params": {k: _param(v) for k, v in spec.hyperparameters.items()},
+            "params": run_params(spec.hyperparameters),
             "tags": _tags(job, record),
             "run": None,
             "finished": False,
