@@ -8,7 +8,7 @@ does (host network, hostname ``algo-1``, the layout on ``/opt/ml``), stops it wi
 SIGKILL, and removes it afterwards.
 
 The launcher is not taken from the image: this sagelift package is mounted read-only at
-``/opt/sagelift/sagelift``, so any image with ``python3`` (3.10+) runs jobs.
+``/opt/sagelift/sagelift``, so any image with ``python3`` (3.8+) runs jobs.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from sagelift.errors import InfrastructureError, UnsupportedFeature
 from sagelift.job import ContainerImage
 from sagelift.package import package_dir
 from sagelift.runtime.cli import launcher_args
+from sagelift.runtime.floor import REFUSAL_SOURCE
 from sagelift.spec import JobSpec
 
 __all__ = [
@@ -67,15 +68,13 @@ KILL_MARGIN = 5.0
 CDI_DIRS = (Path("/etc/cdi"), Path("/var/run/cdi"))
 
 # Any image's python3 runs the launcher from the mounted package: no PYTHONPATH is set on the
-# container (that would replace the image's own), and too old a Python gets a sentence.
+# container (that would replace the image's own), and too old a Python gets a sentence in
+# output/failure and the launcher status (sagelift.runtime.floor).
 BOOTSTRAP = (
-    "import sys\n"
-    "if sys.version_info < (3, 10):\n"
-    "    sys.exit('sagelift: the image has Python %d.%d; the launcher needs 3.10 or newer' "
-    "% sys.version_info[:2])\n"
-    f"sys.path.insert(0, {LAUNCHER_ROOT!r})\n"
-    "from sagelift.runtime.cli import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"
+    REFUSAL_SOURCE
+    + f"sys.path.insert(0, {LAUNCHER_ROOT!r})\n"
+    + "from sagelift.runtime.cli import main\n"
+    + "sys.exit(main(sys.argv[1:]))\n"
 )
 
 

@@ -33,7 +33,7 @@ __all__ = [
 DEFAULT_GROUP_NAME = "homogeneousCluster"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class ChannelConfig:
     """One channel's entry in ``inputdataconfig.json``; values are SageMaker's API enums."""
 
@@ -43,7 +43,7 @@ class ChannelConfig:
     record_wrapper_type: str = "None"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class ConfigFiles:
     """The parsed contents of the config files of one layout.
 

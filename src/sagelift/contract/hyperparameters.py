@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
-from typing import TypeAlias
+from collections.abc import Mapping
+from typing import Mapping as _Mapping
+from typing import Sequence as _Sequence
+from typing import Union
 
 __all__ = [
     "MAX_ENTRIES",
@@ -30,9 +32,9 @@ __all__ = [
     "validate_hyperparameters",
 ]
 
-JSONValue: TypeAlias = (
-    str | int | float | bool | Sequence["JSONValue"] | Mapping[str, "JSONValue"] | None
-)
+# typing.Union, not ``X | Y``: this alias is evaluated at run time, and the launcher bundle runs
+# on Python 3.8.
+JSONValue = Union[str, int, float, bool, _Sequence["JSONValue"], _Mapping[str, "JSONValue"], None]
 
 # botocore service model, shapes HyperParameters / HyperParameterKey / HyperParameterValue.
 MAX_ENTRIES = 100

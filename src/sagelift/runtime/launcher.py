@@ -48,7 +48,7 @@ RELAY_DRAIN_SECONDS = 5.0
 STDERR_FD = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class LaunchRequest:
     """What to run and how.
 
