@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 HOSTNAME = "algo-1"
+#: SageMaker's argument to a training image (``docker run IMAGE train``).
+TRAIN_ARGUMENT = "train"
 LAUNCHER_ROOT = "/opt/sagelift"
 STATE_DIR = "/opt/sagelift-state"
 PLAN_FILE = "container.json"
@@ -90,6 +92,9 @@ class ContainerRun:
     image: str
     name: str
     args: tuple[str, ...]
+    #: ``--entrypoint``: ``python3`` runs the mounted launcher; None keeps the image's own
+    #: ENTRYPOINT (a bring-your-own job, run as ``IMAGE train``).
+    entrypoint: str | None = "python3"
     env: dict[str, str] = field(default_factory=dict)
     mounts: tuple[tuple[str, str, bool], ...] = ()
     gpus: bool = False
@@ -114,7 +119,10 @@ def container_name(job_name: str) -> str:
 
 
 def container_args(spec: JobSpec) -> tuple[str, ...]:
-    """The container's arguments: ``python3 -c BOOTSTRAP`` and the launcher's own."""
+    """The container's arguments: ``python3 -c BOOTSTRAP`` and the launcher's own; for a
+    bring-your-own job ``train``, as SageMaker starts such an image."""
+    if spec.is_byo:
+        return (TRAIN_ARGUMENT,)
     args = launcher_args(
         spec.entry_point.launcher_arguments(),
         root=CONTAINER_ROOT,
@@ -144,6 +152,7 @@ def container_run(
         image=image,
         name=container_name(job.name),
         args=container_args(spec),
+        entrypoint=None if spec.is_byo else "python3",
         env={
             **spec.environment,
             "SAGELIFT_BACKEND": ContainerBackend.name,

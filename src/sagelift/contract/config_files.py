@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sagelift.contract.hyperparameters import JSONValue, encode_hyperparameters
+from sagelift.contract.hyperparameters import (
+    JSONValue,
+    encode_hyperparameters,
+    encode_plain_hyperparameters,
+)
 from sagelift.contract.layout import TrainingLayout
 
 __all__ = [
@@ -23,6 +27,7 @@ __all__ = [
     "ChannelConfig",
     "ConfigFiles",
     "read_config_files",
+    "render_byo_hyperparameters",
     "render_checkpoint_config",
     "render_hyperparameters",
     "render_input_data_config",
@@ -84,6 +89,13 @@ def render_hyperparameters(
         reserved["sagemaker_submit_directory"] = submit_directory
     encoded = encode_hyperparameters({**user_hps, **reserved})
     return dict(sorted(encoded.items()))
+
+
+def render_byo_hyperparameters(user_hps: Mapping[str, JSONValue]) -> dict[str, str]:
+    """``hyperparameters.json`` for a bring-your-own image: the user's values as plain strings
+    (``encode_plain_hyperparameters``) and none of the ``sagemaker_*`` script-mode keys, as the
+    SDK's generic ``Estimator`` sends them. Sorted by key."""
+    return dict(sorted(encode_plain_hyperparameters(user_hps).items()))
 
 
 def render_input_data_config(channels: Mapping[str, ChannelConfig]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ __all__ = [
     "JSONValue",
     "decode_hyperparameters",
     "encode_hyperparameters",
+    "encode_plain_hyperparameters",
     "split_reserved",
     "to_cmd_args",
     "validate_hyperparameters",
@@ -73,6 +74,20 @@ def encode_hyperparameters(hps: Mapping[str, JSONValue]) -> dict[str, str]:
     it cannot encode; call :func:`validate_hyperparameters` first for a user-facing error.
     """
     return {str(key): json.dumps(value) for key, value in hps.items()}
+
+
+def encode_plain_hyperparameters(hps: Mapping[str, JSONValue]) -> dict[str, str]:
+    """Encode values as plain strings, as a bring-your-own image receives them.
+
+    SageMaker Python SDK v2's generic ``Estimator`` (no ``source_dir``) sends ``str(value)``
+    (``_TrainingJob._get_train_args``), so ``"binary:logistic"`` arrives without quotes and
+    ``3`` as ``"3"``. Scalars follow it (``True`` -> ``"True"``, ``None`` -> ``"None"``); lists
+    and mappings become JSON (``["a", "b"]``), as SDK v3 sends them, instead of a Python repr.
+    """
+    return {
+        str(key): json.dumps(value) if isinstance(value, (list, tuple, Mapping)) else str(value)
+        for key, value in hps.items()
+    }
 
 
 def decode_hyperparameters(raw: Mapping[str, str]) -> dict[str, JSONValue]:

@@ -69,6 +69,12 @@ def _parser() -> _Parser:
         help="sourcedir.tar.gz to extract into the code dir first, when that dir is empty",
     )
     parser.add_argument(
+        "--byo",
+        action="store_true",
+        help="run as SageMaker runs a bring-your-own image: no hyperparameters as arguments, "
+        "no SM_* variables",
+    )
+    parser.add_argument(
         "--hide-channel",
         action="append",
         default=[],
@@ -98,13 +104,14 @@ def launcher_args(
     code_tarball: Path | str | None = None,
     hide_channels: Sequence[str] = (),
     overlays: Mapping[str, Path] | None = None,
+    byo: bool = False,
 ) -> list[str]:
     """The launcher's argv (without the program) that ``parse_args`` reads back.
 
     ``entry`` is the entry point's own arguments (``EntryPoint.launcher_arguments()``), last
     because ``--command`` takes the rest of the line. Options left ``None`` are not passed.
     """
-    argv: list[str] = []
+    argv: list[str] = ["--byo"] if byo else []
     if code_tarball is not None:
         argv += ["--code-tarball", str(code_tarball)]
     for name in hide_channels:
@@ -182,6 +189,7 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest
         code_tarball=ns.code_tarball,
         hide_channels=tuple(ns.hide_channel),
         overlays=tuple(_overlay(text) for text in ns.overlay_channel),
+        byo=ns.byo,
     )
 
 
