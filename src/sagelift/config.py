@@ -54,6 +54,8 @@ MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
 #: Scalar keys: name -> one-line description (shown by ``sagelift config``).
 KEYS: dict[str, str] = {
     "entry_point": "script path, '-m package.module', or a command list",
+    "kind": "'script' (SageMaker script mode, as the SDK's framework estimators) or 'byo' "
+    "(the image's own entry point, plain-string hyperparameters, as the generic Estimator)",
     "source_dir": "directory shipped as the job's code (/opt/ml/code)",
     "base_job_name": "prefix of generated job names",
     "job_name": "exact job name (default: <base_job_name>-<timestamp>)",
@@ -105,6 +107,7 @@ SECTIONS = ("aws", "image", "tracking")
 
 DEFAULTS: dict[str, Any] = {
     "source_dir": ".",
+    "kind": "script",
     "instance_type": "local",
     "instance_count": 1,
     "volume_size": 30,

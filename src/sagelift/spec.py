@@ -25,6 +25,7 @@ __all__ = [
     "Channel",
     "EntryPoint",
     "InterruptionPlan",
+    "JobKind",
     "JobSpec",
     "MetricDefinition",
     "check_checkpoint_location",
@@ -37,6 +38,13 @@ __all__ = [
 ]
 
 EntryKind = Literal["script", "module", "command"]
+#: ``script``: SageMaker script mode (the launcher is the entry point; hyperparameters JSON-encoded
+#: and passed as arguments, ``sagemaker_*`` keys added). ``byo``: a bring-your-own image, run as
+#: SageMaker runs one (``docker run IMAGE train``; plain-string hyperparameters, no arguments).
+JobKind = Literal["script", "byo"]
+#: What SageMaker runs in a bring-your-own image without an ENTRYPOINT, and what a ``byo`` job
+#: runs locally when no ``entry_point`` is given.
+BYO_DEFAULT_COMMAND = ("train",)
 Dependencies = Literal["current", "isolated"]
 OptMl = Literal["auto", "require", "off"]
 
@@ -129,6 +137,12 @@ class JobSpec:
     max_wait: int | None = None
     max_cost: float | None = None
     interruptions: tuple[float, ...] = ()
+    kind: JobKind = "script"
+
+    @property
+    def is_byo(self) -> bool:
+        """A bring-your-own image job (``kind = "byo"``)."""
+        return self.kind == "byo"
 
     @property
     def is_local(self) -> bool:
@@ -146,9 +160,11 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
     """
     project_dir = project_dir.absolute()
     source_dir = _path(config.get("source_dir"), project_dir, "source_dir")
-    entry = _relative_script(
-        _entry_point(config.get("entry_point"), config.source("entry_point")), source_dir
-    )
+    kind = _choice(config.get("kind", "script"), "kind", ("script", "byo"))
+    raw_entry = config.get("entry_point")
+    if kind == "byo" and raw_entry in (None, "", []):
+        raw_entry = list(BYO_DEFAULT_COMMAND)
+    entry = _relative_script(_entry_point(raw_entry, config.source("entry_point")), source_dir)
     hyperparameters = config.table("hyperparameters")
     validate_hyperparameters(hyperparameters)
     base = config.get("base_job_name") or _default_base_name(project_dir)
@@ -194,6 +210,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         interruptions=_interruptions(
             config.get("simulate_interruptions"), config.get("interrupt_at")
         ),
+        kind=kind,
     )
     if spec.max_wait is not None and not spec.spot:
         raise SpecError(

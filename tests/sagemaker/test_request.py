@@ -104,6 +104,15 @@ SPECS = {
             "retry_attempts": 2,
         },
     ),
+    "byo": (
+        _spec(
+            kind="byo",
+            entry_point=EntryPoint(kind="command", argv=("train",)),
+            hyperparameters={"objective": "binary:logistic", "num_round": 10, "eta": 0.3},
+            channels=(Channel(name="train", uri="s3://datasets/higgs/train/"),),
+        ),
+        {"code": None, "image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-xgb:1"},
+    ),
     "module": (
         _spec(
             entry_point=EntryPoint(kind="module", argv=("wine.train",)),
@@ -136,6 +145,25 @@ def test_hyperparameters_use_the_local_encoding_and_point_at_the_code() -> None:
     assert hps["name"] == '"w"'
     assert hps["sagemaker_submit_directory"] == json.dumps(CODE.prefix_uri + "sourcedir.tar.gz")
     assert hps["sagemaker_program"] == '"train.py"'
+
+
+def test_a_byo_request_runs_the_image_as_sagemaker_does_with_plain_hyperparameters() -> None:
+    spec, kwargs = SPECS["byo"]
+    request = _request(spec, **kwargs)
+    algorithm = request["AlgorithmSpecification"]
+    assert "ContainerEntrypoint" not in algorithm
+    assert "ContainerArguments" not in algorithm
+    assert request["HyperParameters"] == {
+        "eta": "0.3",
+        "num_round": "10",
+        "objective": "binary:logistic",
+    }
+    assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["train"]
+
+
+def test_a_script_mode_request_needs_its_code() -> None:
+    with pytest.raises(ValueError, match="shipped code"):
+        _request(_spec(), code=None)
 
 
 def test_unknown_instance_type_suggests_close_ones() -> None:

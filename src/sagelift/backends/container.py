@@ -8,7 +8,7 @@ does (host network, hostname ``algo-1``, the layout on ``/opt/ml``), stops it wi
 SIGKILL, and removes it afterwards.
 
 The launcher is not taken from the image: this sagelift package is mounted read-only at
-``/opt/sagelift/sagelift``, so any image with ``python3`` (3.10+) runs jobs.
+``/opt/sagelift/sagelift``, so any image with ``python3`` (3.8+) runs jobs.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from sagelift.errors import InfrastructureError, UnsupportedFeature
 from sagelift.job import ContainerImage
 from sagelift.package import package_dir
 from sagelift.runtime.cli import launcher_args
+from sagelift.runtime.floor import REFUSAL_SOURCE
 from sagelift.spec import JobSpec
 
 __all__ = [
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 HOSTNAME = "algo-1"
+#: SageMaker's argument to a training image (``docker run IMAGE train``).
+TRAIN_ARGUMENT = "train"
 LAUNCHER_ROOT = "/opt/sagelift"
 STATE_DIR = "/opt/sagelift-state"
 PLAN_FILE = "container.json"
@@ -67,15 +70,13 @@ KILL_MARGIN = 5.0
 CDI_DIRS = (Path("/etc/cdi"), Path("/var/run/cdi"))
 
 # Any image's python3 runs the launcher from the mounted package: no PYTHONPATH is set on the
-# container (that would replace the image's own), and too old a Python gets a sentence.
+# container (that would replace the image's own), and too old a Python gets a sentence in
+# output/failure and the launcher status (sagelift.runtime.floor).
 BOOTSTRAP = (
-    "import sys\n"
-    "if sys.version_info < (3, 10):\n"
-    "    sys.exit('sagelift: the image has Python %d.%d; the launcher needs 3.10 or newer' "
-    "% sys.version_info[:2])\n"
-    f"sys.path.insert(0, {LAUNCHER_ROOT!r})\n"
-    "from sagelift.runtime.cli import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"
+    REFUSAL_SOURCE
+    + f"sys.path.insert(0, {LAUNCHER_ROOT!r})\n"
+    + "from sagelift.runtime.cli import main\n"
+    + "sys.exit(main(sys.argv[1:]))\n"
 )
 
 
@@ -91,6 +92,9 @@ class ContainerRun:
     image: str
     name: str
     args: tuple[str, ...]
+    #: ``--entrypoint``: ``python3`` runs the mounted launcher; None keeps the image's own
+    #: ENTRYPOINT (a bring-your-own job, run as ``IMAGE train``).
+    entrypoint: str | None = "python3"
     env: dict[str, str] = field(default_factory=dict)
     mounts: tuple[tuple[str, str, bool], ...] = ()
     gpus: bool = False
@@ -115,7 +119,10 @@ def container_name(job_name: str) -> str:
 
 
 def container_args(spec: JobSpec) -> tuple[str, ...]:
-    """The container's arguments: ``python3 -c BOOTSTRAP`` and the launcher's own."""
+    """The container's arguments: ``python3 -c BOOTSTRAP`` and the launcher's own; for a
+    bring-your-own job ``train``, as SageMaker starts such an image."""
+    if spec.is_byo:
+        return (TRAIN_ARGUMENT,)
     args = launcher_args(
         spec.entry_point.launcher_arguments(),
         root=CONTAINER_ROOT,
@@ -145,6 +152,7 @@ def container_run(
         image=image,
         name=container_name(job.name),
         args=container_args(spec),
+        entrypoint=None if spec.is_byo else "python3",
         env={
             **spec.environment,
             "SAGELIFT_BACKEND": ContainerBackend.name,

@@ -50,7 +50,7 @@ class ContainerJob:
     def start(self) -> None:
         self.process = self.cli.run(
             self.plan.image,
-            entrypoint="python3",
+            entrypoint=self.plan.entrypoint,
             args=self.plan.args,
             env=self.plan.env,
             mounts=[Mount(source=Path(s), target=t, read_only=ro) for s, t, ro in self.plan.mounts],

@@ -198,6 +198,7 @@ def _launcher_argv(
             status_file=status_file,
             python=python,
             overlays=overlays,
+            byo=spec.is_byo,
         ),
     ]
 

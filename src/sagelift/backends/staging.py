@@ -30,6 +30,7 @@ from sagelift.backends.base import PreparedJob
 from sagelift.codefiles import CodeSelection, channel_dirs, report_selection, select_code
 from sagelift.contract.config_files import (
     ChannelConfig,
+    render_byo_hyperparameters,
     render_checkpoint_config,
     render_hyperparameters,
     render_input_data_config,
@@ -175,7 +176,9 @@ def stage_layout(
     report_selection(selection)
     write_config_files(
         layout,
-        hyperparameters=render_hyperparameters(
+        hyperparameters=render_byo_hyperparameters(spec.hyperparameters)
+        if spec.is_byo
+        else render_hyperparameters(
             dict(spec.hyperparameters),
             program=spec.entry_point.program,
             submit_directory=str(view.code_dir),

@@ -83,7 +83,7 @@ def register(subparsers: Any) -> None:
 def cmd_image(args: argparse.Namespace, project: Path) -> int:
     from sagelift import jobs
 
-    spec = jobs.load_spec(project, profile=args.profile)
+    spec = _image_spec(project, args)
     settings = _with_mode(jobs.load_settings(project, profile=args.profile), args)
     accelerator = _accelerator(spec, gpu=args.gpu)
     if args.image_action == "build":
@@ -91,6 +91,21 @@ def cmd_image(args: argparse.Namespace, project: Path) -> int:
     if args.image_action == "push":
         return _push(spec, settings, accelerator)
     return _dockerfile(spec, settings, accelerator, args)
+
+
+def _image_spec(project: Path, args: argparse.Namespace) -> JobSpec:
+    """The project's spec for its image. An image holds the dependencies (and in ``code`` mode
+    the source dir), never the entry point, so a project without one (no sagelift.toml, only
+    requirements.txt) gets a stand-in that nothing runs."""
+    from sagelift import jobs
+    from sagelift.errors import SpecError
+
+    try:
+        return jobs.load_spec(project, profile=args.profile)
+    except SpecError as exc:
+        if exc.field != "entry_point" or not exc.message.startswith("no entry point"):
+            raise
+    return jobs.load_spec(project, profile=args.profile, entry_point=list(_NO_ENTRY_POINT))
 
 
 def _with_mode(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -108,6 +123,20 @@ def _with_mode(settings: Settings, args: argparse.Namespace) -> Settings:
     if image.mode in (None, "deps", "code"):
         return replace(settings, image=replace(image, uri=None, framework=None))
     return replace(settings, image=replace(image, mode="deps", uri=None, framework=None))
+
+
+def _offline_base(settings: Settings) -> str | None:
+    """The offline CPU base ``image build`` uses, made as the build makes it (cached), or None
+    when no container CLI is installed."""
+    from sagelift.errors import ImageError
+    from sagelift.images.base import default_cache_dir
+    from sagelift.images.service import base_image, container_cli_for
+
+    try:
+        cli = container_cli_for(settings.image)
+    except ImageError:
+        return None
+    return base_image(settings, cli, "cpu", default_cache_dir(os.environ)).ref
 
 
 def _accelerator(spec: JobSpec, *, gpu: bool) -> Literal["cpu", "gpu"]:
@@ -169,8 +198,10 @@ def _dockerfile(
 def _render(
     spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"], *, base: str | None
 ) -> str:
-    """The project's Containerfile on ``base`` (else ``image.base``, else a Python slim image
-    for CPU; for GPU the CUDA base sagelift builds first, with Python added)."""
+    """The project's Containerfile on ``base`` (else ``image.base``); for CPU else on the
+    offline Debian base that ``image build`` uses (made here as the build makes it, when a
+    container CLI is installed; without one, a Python slim image, said in the file); for GPU
+    the CUDA base sagelift builds first, with Python added."""
     from sagelift.images.base import GpuBaseSpec
     from sagelift.images.dockerfile import render_gpu_base_dockerfile
     from sagelift.images.service import render_project_dockerfile
@@ -179,9 +210,16 @@ def _render(
     if chosen is not None:
         return render_project_dockerfile(spec, settings, base_ref=chosen)
     if accelerator == "cpu":
+        offline = _offline_base(settings)
+        if offline is not None:
+            return render_project_dockerfile(spec, settings, base_ref=offline)
         python = f"{sys.version_info[0]}.{sys.version_info[1]}"
         slim = f"docker.io/library/python:{python}-slim-bookworm"
-        return render_project_dockerfile(spec, settings, base_ref=slim)
+        return (
+            "# 'sagelift image build' builds on its offline Debian base (bookworm, python3); no\n"
+            f"# container CLI was found to make it here, so this names {slim}.\n"
+            f"{render_project_dockerfile(spec, settings, base_ref=slim)}"
+        )
     gpu = GpuBaseSpec()
     return (
         f"{render_gpu_base_dockerfile(base=gpu.base)}\n"
@@ -189,5 +227,8 @@ def _render(
         f"{render_project_dockerfile(spec, settings, base_ref=gpu.tag)}"
     )
 
+
+#: The stand-in entry point of an image-only spec (SageMaker's argument to a training image).
+_NO_ENTRY_POINT = ("train",)
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {"image": cmd_image}

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sagelift.contract.hyperparameters import JSONValue, encode_hyperparameters
+from sagelift.contract.hyperparameters import (
+    JSONValue,
+    encode_hyperparameters,
+    encode_plain_hyperparameters,
+)
 from sagelift.contract.layout import TrainingLayout
 from sagelift.private_files import private_dir, write_private_text
 
@@ -23,6 +27,7 @@ __all__ = [
     "ChannelConfig",
     "ConfigFiles",
     "read_config_files",
+    "render_byo_hyperparameters",
     "render_checkpoint_config",
     "render_hyperparameters",
     "render_input_data_config",
@@ -33,7 +38,7 @@ __all__ = [
 DEFAULT_GROUP_NAME = "homogeneousCluster"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class ChannelConfig:
     """One channel's entry in ``inputdataconfig.json``; values are SageMaker's API enums."""
 
@@ -43,7 +48,7 @@ class ChannelConfig:
     record_wrapper_type: str = "None"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class ConfigFiles:
     """The parsed contents of the config files of one layout.
 
@@ -84,6 +89,13 @@ def render_hyperparameters(
         reserved["sagemaker_submit_directory"] = submit_directory
     encoded = encode_hyperparameters({**user_hps, **reserved})
     return dict(sorted(encoded.items()))
+
+
+def render_byo_hyperparameters(user_hps: Mapping[str, JSONValue]) -> dict[str, str]:
+    """``hyperparameters.json`` for a bring-your-own image: the user's values as plain strings
+    (``encode_plain_hyperparameters``) and none of the ``sagemaker_*`` script-mode keys, as the
+    SDK's generic ``Estimator`` sends them. Sorted by key."""
+    return dict(sorted(encode_plain_hyperparameters(user_hps).items()))
 
 
 def render_input_data_config(channels: Mapping[str, ChannelConfig]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 _PROBE_TIMEOUT_S = 60
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class HostFacts:
     """What the toolkit detects at start-up; the SM_NUM_* variables come from here.
 

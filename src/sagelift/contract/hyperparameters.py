@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
-from typing import TypeAlias
+from collections.abc import Mapping
+from typing import Mapping as _Mapping
+from typing import Sequence as _Sequence
+from typing import Union
 
 __all__ = [
     "MAX_ENTRIES",
@@ -25,14 +27,15 @@ __all__ = [
     "JSONValue",
     "decode_hyperparameters",
     "encode_hyperparameters",
+    "encode_plain_hyperparameters",
     "split_reserved",
     "to_cmd_args",
     "validate_hyperparameters",
 ]
 
-JSONValue: TypeAlias = (
-    str | int | float | bool | Sequence["JSONValue"] | Mapping[str, "JSONValue"] | None
-)
+# typing.Union, not ``X | Y``: this alias is evaluated at run time, and the launcher bundle runs
+# on Python 3.8.
+JSONValue = Union[str, int, float, bool, _Sequence["JSONValue"], _Mapping[str, "JSONValue"], None]
 
 # botocore service model, shapes HyperParameters / HyperParameterKey / HyperParameterValue.
 MAX_ENTRIES = 100
@@ -71,6 +74,20 @@ def encode_hyperparameters(hps: Mapping[str, JSONValue]) -> dict[str, str]:
     it cannot encode; call :func:`validate_hyperparameters` first for a user-facing error.
     """
     return {str(key): json.dumps(value) for key, value in hps.items()}
+
+
+def encode_plain_hyperparameters(hps: Mapping[str, JSONValue]) -> dict[str, str]:
+    """Encode values as plain strings, as a bring-your-own image receives them.
+
+    SageMaker Python SDK v2's generic ``Estimator`` (no ``source_dir``) sends ``str(value)``
+    (``_TrainingJob._get_train_args``), so ``"binary:logistic"`` arrives without quotes and
+    ``3`` as ``"3"``. Scalars follow it (``True`` -> ``"True"``, ``None`` -> ``"None"``); lists
+    and mappings become JSON (``["a", "b"]``), as SDK v3 sends them, instead of a Python repr.
+    """
+    return {
+        str(key): json.dumps(value) if isinstance(value, (list, tuple, Mapping)) else str(value)
+        for key, value in hps.items()
+    }
 
 
 def decode_hyperparameters(raw: Mapping[str, str]) -> dict[str, JSONValue]:

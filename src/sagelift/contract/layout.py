@@ -10,7 +10,7 @@ __all__ = ["CONTAINER_ROOT", "TrainingLayout"]
 CONTAINER_ROOT = Path("/opt/ml")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TrainingLayout:
     """The SageMaker directory layout rooted at ``root`` (``/opt/ml`` inside a container).
 

@@ -200,6 +200,10 @@ def build_rootfs(
     return tarball, digest
 
 
+#: The environment of the offline base image, as separate entries of ``Config.Env``.
+BASE_ENV: dict[str, str] = {"LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
+
+
 def ensure_base_image(
     cli: ContainerCLI,
     spec: BaseImageSpec | None = None,
@@ -207,25 +211,25 @@ def ensure_base_image(
     cache_dir: Path,
     runner: CommandRunner = run_command,
 ) -> BaseImage:
-    """The CPU base image for ``spec``, tagged ``<repository>:<digest[:16]>``.
+    """The CPU base image for ``spec``, tagged ``<repository>:<suite>-<digest[:16]>``, where the
+    digest covers the root file system and the image configuration (so a changed ENV or CMD
+    makes a new tag instead of reusing an image made with the old one).
 
     Does nothing when that tag exists; imports the cached tarball when only the tarball
     exists; otherwise bootstraps it first. Raises ImageError on any failure.
     """
     spec = spec or BaseImageSpec()
     tarball, digest = build_rootfs(spec, cache_dir=cache_dir, runner=runner)
-    ref = f"{spec.repository}:{spec.suite}-{digest[:16]}"
+    # One variable per ENV: podman import (4.3) reads "ENV A=1 B=2" as A='1 B=2'.
+    config = [*(f"ENV {key}={value}" for key, value in BASE_ENV.items()), 'CMD ["python3"]']
+    tag_digest = hashlib.sha256("\n".join([digest, *config]).encode()).hexdigest()
+    ref = f"{spec.repository}:{spec.suite}-{tag_digest[:16]}"
     if not cli.image_exists(ref):
         python = _python_in_tarball(tarball)
         cli.import_tarball(
             tarball,
             ref,
-            changes=[
-                "ENV LANG=C.UTF-8 PYTHONUNBUFFERED=1",
-                f"LABEL {PYTHON_LABEL}={python}",
-                f"LABEL {DIGEST_LABEL}={digest}",
-                'CMD ["python3"]',
-            ],
+            changes=[*config, f"LABEL {PYTHON_LABEL}={python}", f"LABEL {DIGEST_LABEL}={digest}"],
         )
     labels = cli.labels(ref)
     return BaseImage(

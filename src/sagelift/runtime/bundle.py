@@ -1,4 +1,4 @@
-"""``sagelift_runtime.pyz``: the launcher as one file that any Python ≥ 3.10 can run.
+"""``sagelift_runtime.pyz``: the launcher as one file that any Python ≥ 3.8 can run.
 
 The bundle is a zipapp of ``sagelift/__init__.py``, ``sagelift/errors.py``,
 ``sagelift/archives.py`` (for ``safe_extract`` of the code tarball), ``sagelift/package.py``,
@@ -20,6 +20,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sagelift.runtime.floor import REFUSAL_SOURCE
+
 __all__ = ["BUNDLE_NAME", "Bundle", "build_bundle", "bundle_members"]
 
 BUNDLE_NAME = "sagelift_runtime.pyz"
@@ -28,6 +30,7 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 _PACKAGE_FILES = (
     "__init__.py",
     "archives.py",
+    "checkpoints.py",
     "errors.py",
     "package.py",
     "private_files.py",
@@ -35,25 +38,16 @@ _PACKAGE_FILES = (
 )
 _PACKAGE_DIRS = ("contract", "runtime")
 
-# Refuse an interpreter too old for the shipped code with a sentence, not a SyntaxError
-# from deep inside an import.
-MAIN = b'''"""Entry point of sagelift_runtime.pyz."""
-import sys
-
-if sys.version_info < (3, 10):
-    sys.stderr.write(
-        "sagelift: the job's image has Python %d.%d; the sagelift launcher needs 3.10 or newer "
-        "(hint: use an image with a newer python3)\\n" % sys.version_info[:2]
-    )
-    raise SystemExit(2)
-
-from sagelift.runtime.cli import main
-
-raise SystemExit(main())
-'''
+# Refuse an interpreter too old for the shipped code with a sentence in output/failure (the
+# job's FailureReason), not a SyntaxError from deep inside an import.
+MAIN = (
+    '"""Entry point of sagelift_runtime.pyz."""\n'
+    + REFUSAL_SOURCE
+    + "from sagelift.runtime.cli import main\n\nraise SystemExit(main())\n"
+).encode()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class Bundle:
     """A built bundle: its bytes and their sha256 hex."""
 

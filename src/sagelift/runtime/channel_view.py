@@ -26,10 +26,10 @@ import logging
 import os
 import posixpath
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal, Tuple  # typing.Callable: subscripted at run time on 3.8
 
 from sagelift.errors import SpecError
 
@@ -41,7 +41,7 @@ Kind = Literal["dir", "file", "link", "skip"]
 Copy = Callable[[Path, Path], object]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class Entry:
     """One entry of the view, at ``path`` (relative, ``/``-separated) under the view's root.
 
@@ -116,7 +116,7 @@ def _create(entry: Entry, dest: Path, copy: Copy) -> int:
     return 0
 
 
-Mapped = tuple[tuple[Path, str], ...]
+Mapped = Tuple[Tuple[Path, str], ...]
 
 
 def _walk(directory: Path, prefix: str, mapped: Mapped, *, mirrored: bool) -> Iterator[Entry]:
@@ -151,7 +151,7 @@ def _link(link: Path, rel: str, mapped: Mapped, *, replaces: bool) -> Iterator[E
         yield Entry(path=rel, kind="file", source=target, replaces=replaces)
     elif target.is_dir():
         for real, _ in mapped:
-            if real.is_relative_to(target):
+            if _within(real, target):
                 raise SpecError(
                     f"channel {mapped[0][0]}: the link {rel} points to {target}, which holds "
                     f"{real}: a private copy of it would contain itself",
@@ -169,11 +169,16 @@ def _link(link: Path, rel: str, mapped: Mapped, *, replaces: bool) -> Iterator[E
         )
 
 
+def _within(path: Path, directory: Path) -> bool:
+    """``path.is_relative_to(directory)``, which Python 3.8 lacks."""
+    return path == directory or directory in path.parents
+
+
 def _view_position(target: Path, mapped: Mapped) -> str | None:
     """Where the real path ``target`` appears in the view, when a shown directory holds it."""
     best: tuple[int, str] | None = None
     for real, prefix in mapped:
-        if target.is_relative_to(real):
+        if _within(target, real):
             depth = len(real.parts)
             if best is None or depth > best[0]:
                 rest = target.relative_to(real).as_posix()

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -19,7 +20,13 @@ from sagelift.runtime.launcher import DEFAULT_GRACE_SECONDS, LaunchRequest, laun
 from sagelift.runtime.processes import become_subreaper
 from sagelift.runtime.status import LaunchStatus, now_iso, write_status
 
-__all__ = ["launcher_args", "main", "parse_args", "with_import_root"]
+__all__ = [
+    "installed_sagelift",
+    "launcher_args",
+    "main",
+    "parse_args",
+    "with_import_root",
+]
 
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
 _COMMAND_FLAG = "--command"
@@ -62,6 +69,12 @@ def _parser() -> _Parser:
         help="sourcedir.tar.gz to extract into the code dir first, when that dir is empty",
     )
     parser.add_argument(
+        "--byo",
+        action="store_true",
+        help="run as SageMaker runs a bring-your-own image: no hyperparameters as arguments, "
+        "no SM_* variables",
+    )
+    parser.add_argument(
         "--hide-channel",
         action="append",
         default=[],
@@ -91,13 +104,14 @@ def launcher_args(
     code_tarball: Path | str | None = None,
     hide_channels: Sequence[str] = (),
     overlays: Mapping[str, Path] | None = None,
+    byo: bool = False,
 ) -> list[str]:
     """The launcher's argv (without the program) that ``parse_args`` reads back.
 
     ``entry`` is the entry point's own arguments (``EntryPoint.launcher_arguments()``), last
     because ``--command`` takes the rest of the line. Options left ``None`` are not passed.
     """
-    argv: list[str] = []
+    argv: list[str] = ["--byo"] if byo else []
     if code_tarball is not None:
         argv += ["--code-tarball", str(code_tarball)]
     for name in hide_channels:
@@ -175,6 +189,7 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest
         code_tarball=ns.code_tarball,
         hide_channels=tuple(ns.hide_channel),
         overlays=tuple(_overlay(text) for text in ns.overlay_channel),
+        byo=ns.byo,
     )
 
 
@@ -186,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         request = parse_args(sys.argv[1:] if argv is None else argv, os.environ)
         request = replace(request, adopt_orphans=become_subreaper())
-        status = launch(request, environ=with_import_root(os.environ))
+        status = launch(request, environ=with_import_root(os.environ, python=request.python))
     except SageliftError as exc:
         line = f"sagelift: {exc.headline}: {exc.message}"
         if exc.hint:
@@ -198,13 +213,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status.exit_code if status.exit_code is not None else 1
 
 
-def with_import_root(environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` with the directory sagelift is imported from at the end of PYTHONPATH, so
-    training code can ``import sagelift.checkpoints`` in any image the launcher runs in."""
+#: Prints where ``import sagelift`` resolves in the job's interpreter, from its own paths only
+#: (the current directory is dropped, as it is not the job's).
+_PROBE = (
+    "import sys\n"
+    "sys.path[:] = [p for p in sys.path if p]\n"
+    "import importlib.util\n"
+    "spec = importlib.util.find_spec('sagelift')\n"
+    "print(spec.origin if spec is not None and spec.origin else '')\n"
+)
+_PROBE_TIMEOUT = 60.0
+
+
+def installed_sagelift(python: str, environ: Mapping[str, str]) -> str | None:
+    """Where ``import sagelift`` resolves for ``python`` in ``environ`` (its ``__init__.py``),
+    or None when it does not resolve or the interpreter cannot be asked."""
+    try:
+        done = subprocess.run(
+            [python, "-c", _PROBE],
+            env=dict(environ),
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    origin = done.stdout.strip()
+    return origin if done.returncode == 0 and origin else None
+
+
+def with_import_root(environ: Mapping[str, str], *, python: str) -> dict[str, str]:
+    """``environ`` for the training code, so that it can ``from sagelift.checkpoints import
+    Checkpoints`` in any image the launcher runs in.
+
+    When ``import sagelift`` already resolves for the job's ``python`` (sagelift installed in
+    the image or the venv), ``environ`` is returned unchanged: the directory sagelift is
+    imported from here (the launcher bundle, which holds only the job-side modules) must not
+    hide the installed package. Otherwise that directory is appended to ``PYTHONPATH``.
+    """
     from sagelift.package import import_root
 
-    root = str(import_root())
     env = dict(environ)
+    if installed_sagelift(python, env) is not None:
+        return env
+    root = str(import_root())
     parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in parts:
         env["PYTHONPATH"] = os.pathsep.join([*parts, root])

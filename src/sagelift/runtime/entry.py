@@ -23,7 +23,7 @@ PROGRAM_HYPERPARAMETER = "sagemaker_program"
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class EntryPoint:
     """One way to start the training code.
 

@@ -50,7 +50,7 @@ RELAY_DRAIN_SECONDS = 5.0
 STDERR_FD = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class LaunchRequest:
     """What to run and how.
 
@@ -63,7 +63,9 @@ class LaunchRequest:
     training code sees only its own channels (the code channel sagelift adds is one).
     ``adopt_orphans`` declares that every child of this process other than the
     job belongs to the job (true for the CLI once it is a subreaper or PID 1); the launcher
-    then kills and reaps them when the job ends.
+    then kills and reaps them when the job ends. ``byo`` runs the entry point as SageMaker runs
+    a bring-your-own image: no hyperparameters as arguments and no SM_* variables (those come
+    from the training toolkit, which such an image does not have).
     """
 
     root: Path
@@ -79,6 +81,7 @@ class LaunchRequest:
     hide_channels: tuple[str, ...] = ()
     overlays: tuple[tuple[str, Path], ...] = ()
     adopt_orphans: bool = False
+    byo: bool = False
 
 
 def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) -> LaunchStatus:
@@ -108,11 +111,15 @@ def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) 
         environ=base_env,
     )
     check_entry(entry, python=request.python, code_dir=layout.code_dir, path=base_env.get("PATH"))
-    argv = build_argv(entry, python=request.python, user_args=user_args(config))
+    args = [] if request.byo else user_args(config)
+    argv = build_argv(entry, python=request.python, user_args=args)
     # The log line names the command; secret-looking hyperparameters show as ***.
     shown = mask_arguments(argv, secret_names(config.hyperparameters))
     view = prepare_view(request.root, request.bind_opt_ml, overlays=dict(request.overlays))
-    env = _child_env(base_env, view, config)
+    if request.byo:
+        env = {**base_env, "PYTHONUNBUFFERED": "1"}
+    else:
+        env = _child_env(base_env, view, config)
 
     controller = StopController(grace=request.grace)
     controller.install()

@@ -55,7 +55,7 @@ _MS_REC = 0x4000
 _MS_PRIVATE = 0x40000
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class OptMlView:
     """Where the job sees its layout: ``root`` is ``/opt/ml`` when bound, else the real root.
 

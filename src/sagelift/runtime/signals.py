@@ -14,7 +14,7 @@ import signal
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 __all__ = ["FORWARDED_SIGNALS", "StopController", "StopReason", "kill_group"]
 
@@ -24,7 +24,8 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 StopReason = Literal["Stopped", "MaxRuntimeExceeded"]
 
-_Handler = Callable[[int, FrameType | None], object] | int | None
+if TYPE_CHECKING:
+    _Handler = Callable[[int, FrameType | None], object] | int | None
 
 
 def kill_group(pgid: int, signum: int) -> bool:

@@ -15,7 +15,7 @@ __all__ = ["LaunchState", "LaunchStatus", "now_iso", "read_status", "write_statu
 LaunchState = Literal["Completed", "Failed", "Stopped", "MaxRuntimeExceeded"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class LaunchStatus:
     """How one launch ended.
 

@@ -201,7 +201,7 @@ class SageMakerBackend:
         job: PreparedJob,
         resources: Resources,
         image_uri: str,
-        code: _Code,
+        code: _Code | None,
         channels: Sequence[_Channel],
         tags: dict[str, str],
     ) -> dict[str, Any]:
@@ -302,7 +302,12 @@ class SageMakerBackend:
 
         ensure_bucket(resources, client("s3", aws))
         shipper = self._shipping()
-        code = shipper.ship_code(spec, storage=storage, root_uri=resources.root_uri)
+        # A bring-your-own image holds its own code: nothing to ship.
+        code = (
+            None
+            if spec.is_byo
+            else shipper.ship_code(spec, storage=storage, root_uri=resources.root_uri)
+        )
         from sagelift.data.remote import feed_for_job
 
         # DVC channels already in the DVC remote are copied inside S3, not sent from here.
@@ -317,7 +322,7 @@ class SageMakerBackend:
             job.record_dir,
             image_uri=image_uri,
             image_digest=image_digest,
-            code_digest=code.digest,
+            code_digest=None if code is None else code.digest,
             inputs=input_record(channels),
             cloud=CloudJob(
                 arn=arn,

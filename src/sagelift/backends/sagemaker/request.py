@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sagelift.contract.config_files import render_hyperparameters
+from sagelift.contract.config_files import render_byo_hyperparameters, render_hyperparameters
 from sagelift.package import VERSION
 from sagelift.spec import JobSpec, is_remote_uri
 
@@ -61,7 +61,7 @@ def _s3_channel(name: str, uri: str, content_type: str | None = None) -> dict[st
 
 
 def _input_data_config(
-    spec: JobSpec, code: ShippedCode, channels: Sequence[ShippedChannel]
+    spec: JobSpec, code: ShippedCode | None, channels: Sequence[ShippedChannel]
 ) -> list[dict[str, Any]]:
     shipped = {c.name: c.uri for c in channels}
     rendered = []
@@ -73,7 +73,8 @@ def _input_data_config(
         else:
             raise ValueError(f"channel {channel.name!r} is local and was not shipped")
         rendered.append(_s3_channel(channel.name, uri, channel.content_type))
-    rendered.append(_s3_channel(code.channel_name, code.prefix_uri))
+    if code is not None:
+        rendered.append(_s3_channel(code.channel_name, code.prefix_uri))
     return rendered
 
 
@@ -83,7 +84,7 @@ def build_create_training_job_request(
     job_name: str,
     role_arn: str,
     image_uri: str,
-    code: ShippedCode,
+    code: ShippedCode | None,
     channels: Sequence[ShippedChannel],
     output_path: str,
     checkpoint_s3_uri: str | None,
@@ -101,14 +102,29 @@ def build_create_training_job_request(
     (the spec parser already refuses secret-looking names). Raises ValueError for a local
     channel that was not shipped, or spot without ``max_wait``. Validate the result with
     ``validation.validate_request`` before sending it.
+
+    A bring-your-own job (``spec.kind == "byo"``, ``code`` None: the image holds its code) is
+    sent as the SDK's generic ``Estimator`` sends one: no ``ContainerEntrypoint`` or
+    ``ContainerArguments`` (SageMaker runs ``IMAGE train``), no code channel, and the
+    hyperparameters as plain strings without ``sagemaker_*`` keys. A script-mode job needs
+    ``code``; ValueError otherwise.
     """
-    algorithm: dict[str, Any] = {
-        "TrainingImage": image_uri,
-        "TrainingInputMode": "File",
-        "ContainerEntrypoint": list(code.container_entrypoint),
-    }
-    if code.container_arguments:
-        algorithm["ContainerArguments"] = list(code.container_arguments)
+    algorithm: dict[str, Any] = {"TrainingImage": image_uri, "TrainingInputMode": "File"}
+    if spec.is_byo:
+        hyperparameters = render_byo_hyperparameters(spec.hyperparameters)
+    elif code is None:
+        raise ValueError("a script-mode job needs its shipped code")
+    else:
+        algorithm["ContainerEntrypoint"] = list(code.container_entrypoint)
+        if code.container_arguments:
+            algorithm["ContainerArguments"] = list(code.container_arguments)
+        hyperparameters = render_hyperparameters(
+            spec.hyperparameters,
+            program=spec.entry_point.program,
+            submit_directory=code_tarball_uri(code),
+            job_name=job_name,
+            region=region,
+        )
     if spec.metric_definitions:
         algorithm["MetricDefinitions"] = [
             {"Name": m.name, "Regex": m.regex} for m in spec.metric_definitions
@@ -118,14 +134,7 @@ def build_create_training_job_request(
         "TrainingJobName": job_name,
         "RoleArn": role_arn,
         "AlgorithmSpecification": algorithm,
-        "HyperParameters": render_hyperparameters(
-            spec.hyperparameters,
-            program=spec.entry_point.program,
-            submit_directory=code_tarball_uri(code),
-            job_name=job_name,
-            region=region,
-        ),
-        "InputDataConfig": _input_data_config(spec, code, channels),
+        "HyperParameters": hyperparameters,
         "OutputDataConfig": {"S3OutputPath": output_path},
         "ResourceConfig": {
             "InstanceType": spec.instance_type,
@@ -136,6 +145,9 @@ def build_create_training_job_request(
         "Environment": {**dict(spec.environment), BACKEND_ENV: "sagemaker"},
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
     }
+    inputs = _input_data_config(spec, code, channels)
+    if inputs:  # the API takes 1-20 channels, or none at all
+        request["InputDataConfig"] = inputs
     if checkpoint_s3_uri is not None:
         request["CheckpointConfig"] = {
             "S3Uri": checkpoint_s3_uri,
