@@ -48,8 +48,10 @@ def _pins(pinned: Mapping[str, str], indent: str) -> str:
     return "".join(f"{indent}{key}: {_q(value)}\n" for key, value in pinned.items())
 
 
-def _run_flags(settings: PipelineSettings) -> str:
-    return "--detach" if not settings.wait else "--stop-on-interrupt"
+
+def _run(settings: PipelineSettings) -> str:
+    flags = "--detach" if not settings.wait else "--stop-on-interrupt"
+    return f'{_sagelift(settings)} run --instance-type "$SAGELIFT_INSTANCE_TYPE" {flags}'
 
 
 def _header(settings: PipelineSettings, oidc: str, repo_hint: str) -> str:
@@ -155,7 +157,7 @@ jobs:
           read -r -a pairs <<< "$HYPERPARAMETERS"
           hp=()
           for pair in "${{pairs[@]}}"; do hp+=(--hp "$pair"); done
-          {sl} run --instance-type "$SAGELIFT_INSTANCE_TYPE" {_run_flags(settings)} --ci-output "${{hp[@]}}"
+          {_run(settings)} --ci-output "${{hp[@]}}"
 """
     )
 
@@ -169,7 +171,9 @@ def gitlab_pipeline(settings: PipelineSettings, pinned: Mapping[str, str]) -> st
         else "    - if: $CI_COMMIT_BRANCH\n"
     )
     return (
-        _header(settings, "GitLab's ID token (id_tokens, audience sts.amazonaws.com)", "group/project")
+        _header(
+            settings, "GitLab's ID token (id_tokens, audience sts.amazonaws.com)", "group/project"
+        )
         + f"""
 stages:
   - train
@@ -206,8 +210,11 @@ train:
     - SAGELIFT_IMAGE_URI="$({sl} image push --if-missing)"
     - export SAGELIFT_IMAGE_URI
     # HYPERPARAMETERS: KEY=VALUE pairs separated by spaces ("Run pipeline" → variables).
-    - read -r -a pairs <<< "${{HYPERPARAMETERS:-}}"; hp=(); for pair in "${{pairs[@]}}"; do hp+=(--hp "$pair"); done
-    - {sl} run --instance-type "$SAGELIFT_INSTANCE_TYPE" {_run_flags(settings)} --summary-file sagelift-job.md "${{hp[@]}}"
+    - |
+      read -r -a pairs <<< "${{HYPERPARAMETERS:-}}"
+      hp=()
+      for pair in "${{pairs[@]}}"; do hp+=(--hp "$pair"); done
+      {_run(settings)} --summary-file sagelift-job.md "${{hp[@]}}"
   artifacts:
     when: always
     paths: [sagelift-job.md]
@@ -269,7 +276,7 @@ jobs:
           paths: [~/.cache/sagelift]
       - run:
           name: Training job
-          command: {sl} run --instance-type "$SAGELIFT_INSTANCE_TYPE" {_run_flags(settings)} --summary-file sagelift-job.md
+          command: {_run(settings)} --summary-file sagelift-job.md
       - store_artifacts:
           path: sagelift-job.md
 

@@ -50,7 +50,10 @@ CI_POLICY_NAME = "sagelift-ci-submit"
 # IAM validates the certificate itself and ignores them (IAM User Guide, "Create an OpenID
 # Connect (OIDC) identity provider in IAM"), but older API versions still require one.
 _THUMBPRINTS = {
-    "github": ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd"),
+    "github": (
+        "6938fd4d98bab03faadb97b34396831e3780aea1",
+        "1c58a3a8518e8759bf075b76b750d4f2df264fcd",
+    ),
     "gitlab": ("b3dd7606d2b5a8b4a13771dbecc9ee1cecafa38a",),
 }
 _GITHUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$")
@@ -155,7 +158,9 @@ def ci_trust_policy(names: ResourceNames, role: CiRole) -> dict[str, Any]:
     }
 
 
-def ci_role_policy(names: ResourceNames, role: CiRole, *, execution_role_arn: str) -> dict[str, Any]:
+def ci_role_policy(
+    names: ResourceNames, role: CiRole, *, execution_role_arn: str
+) -> dict[str, Any]:
     """What submitting, watching and stopping a job needs: pass the execution role to
     SageMaker, the project's training jobs, objects under its prefix, push and pull in its
     repository, read the job logs."""

@@ -157,7 +157,9 @@ def plan_ci_setup(
                 summary=f"create, assumable by {host} tokens for {subject}, tagged",
             )
         )
-        changes.append(CiChange(resource="role", name=role.name, op="put_ci_policy", summary=grants))
+        changes.append(
+            CiChange(resource="role", name=role.name, op="put_ci_policy", summary=grants)
+        )
     elif not is_managed(current.tags):
         notices.append(f"role {role.name}: exists, not created by sagelift; left alone")
     else:
