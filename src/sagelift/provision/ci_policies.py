@@ -28,6 +28,7 @@ from sagelift.provision.policies import (
 __all__ = [
     "AUDIENCE",
     "CI_TAG",
+    "UNSCOPED_CI_ACTIONS",
     "CiProvider",
     "CiRole",
     "OidcIssuer",
@@ -56,6 +57,8 @@ _THUMBPRINTS = {
     ),
     "gitlab": ("b3dd7606d2b5a8b4a13771dbecc9ee1cecafa38a",),
 }
+#: Actions IAM cannot scope to a resource, granted on "*".
+UNSCOPED_CI_ACTIONS = frozenset({"ecr:GetAuthorizationToken"})
 _GITHUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$")
 _GITLAB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)+$")
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]+$")
