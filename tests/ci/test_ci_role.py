@@ -19,9 +19,7 @@ GITHUB = "token.actions.githubusercontent.com"
 
 
 @pytest.fixture
-def project(
-    aws_settings: AwsSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Path:
+def project(aws_settings: AwsSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     assert aws_settings.endpoint_url is not None
     monkeypatch.setenv("SAGELIFT_AWS_ENDPOINT_URL", aws_settings.endpoint_url)
     monkeypatch.setenv("SAGELIFT_AWS_REGION", "us-east-1")
@@ -57,9 +55,7 @@ def test_ci_role_trusts_only_the_repository_branch_and_grants_only_the_project(
     assert role["Arn"] == config["ci_role"]
     (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-    assert statement["Principal"] == {
-        "Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{GITHUB}"
-    }
+    assert statement["Principal"] == {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{GITHUB}"}
     assert statement["Condition"] == {
         "StringEquals": {
             f"{GITHUB}:aud": "sts.amazonaws.com",

