@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tracking",),  # handed lines and statuses by jobs.wait
     ("backends",),
     # the façade and what the CLI offers beside it
-    ("jobs", "provision", "doctor", "init"),
+    ("jobs", "provision", "doctor", "init", "ci"),
     ("cli", "__main__"),
 )
 

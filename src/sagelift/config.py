@@ -84,6 +84,7 @@ KEYS: dict[str, str] = {
     "aws.endpoint_url": "custom AWS endpoint (tests, proxies)",
     "aws.ecr_repository": "ECR repository for built images",
     "aws.registry": "registry host override (default: the account's ECR registry)",
+    "aws.ci_role": "role CI pipelines assume through OIDC (written by 'aws setup --ci')",
     "image.mode": "'deps' (default for cloud), 'code', 'framework', or 'uri'",
     "image.uri": "an image URI to run as is",
     "image.base": "base image of built images",

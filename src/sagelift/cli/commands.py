@@ -11,7 +11,7 @@ from typing import Any
 
 from sagelift import jobs, records
 from sagelift.backends.base import Capability
-from sagelift.cli import image_commands, price_commands, render, setup_commands
+from sagelift.cli import ci_commands, image_commands, price_commands, render, setup_commands
 from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scalar
 from sagelift.errors import UsageError
 from sagelift.job import JobHandle, JobState, JobStatus
@@ -117,7 +117,10 @@ def cmd_run(args: argparse.Namespace, project: Path) -> int:
     handle = jobs.submit(
         spec, settings=settings_from_config(config), allow_dirty_data=args.allow_dirty_data
     )
+    ci = ci_commands.RunReport.for_run(args, os.environ)
     if args.detach:
+        if ci is not None:
+            ci.summary(handle, None)
         render.line(f"sagelift: job {handle.name} started (detached)")
         render.line(f"  follow: sagelift logs -f {handle.name}")
         render.line(f"  stop:   sagelift stop {handle.name}")
@@ -126,11 +129,19 @@ def cmd_run(args: argparse.Namespace, project: Path) -> int:
     if not args.quiet:
         render.line(f"sagelift: job {handle.name} started ({spec.entry_point.describe()})")
     remote = Capability.OUTLIVES_CLIENT in jobs.capabilities_of(handle)
-    status = _follow(
-        handle,
-        show_status=remote and not args.quiet,
-        keep_running=remote and not args.stop_on_interrupt,
-    )
+    if ci is not None:
+        ci.begin_logs(handle.name)
+    try:
+        status = _follow(
+            handle,
+            show_status=remote and not args.quiet,
+            keep_running=remote and not args.stop_on_interrupt,
+        )
+    finally:
+        if ci is not None:
+            ci.end_logs()
+    if ci is not None:
+        ci.summary(handle, status)
     if not args.quiet or status.state is not JobState.COMPLETED:
         render.status_summary(status)
     return _exit_code(status)
@@ -333,3 +344,4 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
 COMMANDS.update(setup_commands.COMMANDS)
 COMMANDS.update(price_commands.COMMANDS)
 COMMANDS.update(image_commands.COMMANDS)
+COMMANDS.update(ci_commands.COMMANDS)

@@ -53,6 +53,12 @@ def register(subparsers: Any) -> None:
         "push",
         help="build if needed, then push to ECR (or aws.registry) unless the registry has it",
     )
+    push.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="build nothing when the registry has an image for the same dependency inputs "
+        "(requirements file, sagelift, accelerator, image.base): one registry request",
+    )
     dockerfile = actions.add_parser(
         "dockerfile", help="write the generated Dockerfile, for projects that want to own it"
     )
@@ -89,6 +95,8 @@ def cmd_image(args: argparse.Namespace, project: Path) -> int:
     if args.image_action == "build":
         return _build(spec, settings, accelerator)
     if args.image_action == "push":
+        if args.if_missing:
+            return _push_if_missing(spec, settings, accelerator)
         return _push(spec, settings, accelerator)
     return _dockerfile(spec, settings, accelerator, args)
 
@@ -171,6 +179,23 @@ def _push(spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"])
         render.line(f"sagelift: image {built}; pushed")
     else:
         render.line(f"sagelift: image {built}; the registry has it, push skipped")
+    render.out(pushed.uri)
+    return 0
+
+
+def _push_if_missing(
+    spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"]
+) -> int:
+    from sagelift.images.reuse import push_if_missing
+
+    region = resolve_region(settings.aws, required=True)
+    assert region is not None
+    pushed = push_if_missing(spec, settings, region=region, accelerator=accelerator)
+    if pushed.pushed:
+        built = "built" if pushed.built else "found locally"
+        render.line(f"sagelift: no image for these dependencies in the registry; {built}, pushed")
+    else:
+        render.line("sagelift: the registry has an image for these dependencies; nothing built")
     render.out(pushed.uri)
     return 0
 

@@ -7,7 +7,7 @@ import difflib
 import sys
 from typing import NoReturn
 
-from sagelift.cli import image_commands, price_commands, setup_commands
+from sagelift.cli import ci_commands, image_commands, price_commands, setup_commands
 from sagelift.errors import UsageError
 from sagelift.package import VERSION
 
@@ -137,6 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on DVC-tracked channels even when they differ from what DVC recorded",
     )
     run.add_argument(
+        "--ci-output",
+        action="store_true",
+        help="CI logs: fold the job log in a ::group:: and write a job summary "
+        "(automatic when GITHUB_ACTIONS=true)",
+    )
+    run.add_argument(
+        "--summary-file",
+        metavar="PATH",
+        help="append a Markdown job summary here (default in CI: $GITHUB_STEP_SUMMARY)",
+    )
+    run.add_argument(
         "--stop-on-interrupt",
         action="store_true",
         help="on Ctrl-C, stop a SageMaker job instead of leaving it running",
@@ -204,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     setup_commands.register(sub)
     price_commands.register(sub)
     image_commands.register(sub)
+    ci_commands.register(sub)
     return parser
 
 

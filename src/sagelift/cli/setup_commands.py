@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sagelift.cli import render
+from sagelift.cli import ci_commands, render
 from sagelift.config import parse_assignment, parse_scalar
 from sagelift.errors import UsageError
 
@@ -65,6 +65,7 @@ def register(subparsers: Any) -> None:
     )
     setup.add_argument("--keep-images", type=int, default=10, help="images the repository keeps")
     setup.add_argument("--profile", help="use [profile.NAME] from the config files")
+    ci_commands.add_setup_flags(setup)
     teardown = actions.add_parser(
         "teardown",
         help="delete what 'aws setup' created for this project",
@@ -82,11 +83,16 @@ def register(subparsers: Any) -> None:
     )
     teardown.add_argument("--profile", help="use [profile.NAME] from the config files")
 
-    subparsers.add_parser(
+    doctor = subparsers.add_parser(
         "doctor",
         help="check config, AWS access, container CLI, tracking and DVC",
         description="Run every check and print PASS/FAIL/WARN/SKIP with the fix. "
         "Exit 0 when nothing fails.",
+    )
+    doctor.add_argument(
+        "--ci",
+        action="store_true",
+        help="also check the pipeline files against the settings and that the CI role exists",
     )
 
 
@@ -226,25 +232,34 @@ def _aws_setup(args: argparse.Namespace, project: Path, ask: Ask) -> int:
     )
     if args.terraform:
         return _terraform(Path(args.terraform), settings, name, prefix, options)
+    if not args.ci and (args.repo or args.branch):
+        raise UsageError("--repo and --branch go with --ci", hint="e.g. --ci github --repo o/n")
     prepared = provision.prepare_setup(settings, project=name, options=options, prefix=prefix)
     plan = prepared.plan
+    ci = ci_commands.ci_setup_plan(args, prepared, name)
     render.line(
         f"sagelift: setup plan for project '{plan.names.project}' in account "
         f"{prepared.identity.account}, {plan.names.region}:"
     )
     for text in plan.lines():
         render.out(f"  {text}")
+    if ci is not None:
+        ci_commands.show_plan(ci[0])
     if args.dry_run:
         render.line("sagelift: dry run, nothing changed")
         return 0
-    if not plan.empty:
+    if not plan.empty or (ci is not None and not ci[0].empty):
         if interactive(args, os.environ) and not _confirm("apply?", ask, default=False):
             render.line("sagelift: nothing changed")
             return 0
         provision.apply_plan(plan, prepared.clients)
-    path, changed = write_settings(
-        project, provision.settings_values(plan.names, prepared.role_arn)
-    )
+        if ci is not None:
+            ci_commands.apply(ci[0], prepared)
+    values = provision.settings_values(plan.names, prepared.role_arn)
+    if ci is not None:
+        values["ci_role"] = ci[1]
+        render.line(f"sagelift: CI role {ci[1]}")
+    path, changed = write_settings(project, values)
     if changed:
         render.line(
             "sagelift: recorded aws.region, aws.bucket, aws.prefix, aws.role, aws.ecr_repository "
@@ -288,23 +303,26 @@ def _aws_teardown(args: argparse.Namespace, project: Path, ask: Ask) -> int:
     settings, name, prefix = _settings(args, project)
     prepared = provision.prepare_teardown(settings, project=name, prefix=prefix)
     plan = prepared.plan
+    ci = ci_commands.ci_teardown_plan(prepared)
     render.line(
         f"sagelift: teardown plan for project '{plan.names.project}' in account "
         f"{prepared.identity.account}, {plan.names.region}:"
     )
-    for text in plan.lines():
+    for text in plan.lines() if not plan.empty or ci.empty else []:
         render.out(f"  {text}")
+    ci_commands.show_plan(ci)
     if args.dry_run:
         for reason in plan.needs_force if not args.force else ():
             render.line(f"sagelift: the real run needs --force: {reason}")
         render.line("sagelift: dry run, nothing changed")
         return 0
-    if plan.empty:
+    if plan.empty and ci.empty:
         return 0
     provision.require_force(plan, force=args.force)
     if interactive(args, os.environ) and not _confirm("delete?", ask, default=False):
         render.line("sagelift: nothing changed")
         return 0
+    ci_commands.apply(ci, prepared)
     provision.apply_plan(plan, prepared.clients)
     render.line("sagelift: done; the aws.* entries in sagelift.toml may now name deleted resources")
     return 0
@@ -314,6 +332,8 @@ def cmd_doctor(args: argparse.Namespace, project: Path) -> int:
     from sagelift import doctor
 
     results = doctor.run_checks(project, environ=os.environ)
+    if args.ci:
+        results = [*results, *ci_commands.doctor_results(project)]
     for text in doctor.render_results(results):
         render.out(text)
     return doctor.exit_code(results)
