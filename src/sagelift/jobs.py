@@ -330,10 +330,6 @@ def scan_jobs(project_dir: Path) -> list[JobListing]:
             continue
         handle = header.handle(entry.record_dir)
         try:
-            if not records.has_status(entry.record_dir):
-                status = _creating(handle, header.created_at)
-                listing.append(_row(handle, "creating", status))
-                continue
             recorded = records.read_status(entry.record_dir)
             if recorded.state.is_terminal:
                 listing.append(_row(handle, "ok", recorded))
@@ -343,7 +339,7 @@ def scan_jobs(project_dir: Path) -> list[JobListing]:
                 listing.append(_unknown(handle, recorded, unreachable[endpoint]))
                 continue
             listing.append(_row(handle, "ok", get_backend(header.backend).describe(handle)))
-        except FileNotFoundError:  # status.json went away meanwhile: listed as being created
+        except FileNotFoundError:  # no status.json yet
             listing.append(_row(handle, "creating", _creating(handle, header.created_at)))
         except records.DamagedRecord as exc:
             listing.append(_damaged(entry.record_dir, header.backend, exc))

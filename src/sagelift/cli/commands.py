@@ -211,7 +211,7 @@ def _show(value: Any) -> str:
 def cmd_ls(args: argparse.Namespace, project: Path) -> int:
     listing = jobs.scan_jobs(project)
     if args.json:
-        render.as_json([render.listing_dict(row) for row in listing])
+        render.as_json_rows([render.listing_dict(row) for row in listing])
         return 0
     if not listing:
         render.line("no jobs yet in this project; start one with 'sagelift run'")

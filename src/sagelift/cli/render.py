@@ -172,6 +172,13 @@ def as_json(data: Any) -> None:
     out(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
+def as_json_rows(rows: Sequence[Any]) -> None:
+    """A JSON array with one compact object per line: a long listing stays fast to write (the
+    indenting encoder is pure Python) and easy to grep."""
+    body = ",\n".join(json.dumps(row, sort_keys=True, default=str) for row in rows)
+    out(f"[\n{body}\n]" if rows else "[]")
+
+
 _LEFT_OUT_REASONS = {
     "always": "always left out",
     "ignored": "an ignore rule",
