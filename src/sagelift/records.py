@@ -386,6 +386,10 @@ class RecordHeader:
         return JobHandle(backend=self.backend, name=self.name, record_dir=record_dir)
 
 
+#: The parts of job.json that are objects when present (checked by the header read too).
+_SECTIONS = ("spec", "run", "cloud", "container", "inputs", "data_versions")
+
+
 def _header_from_dict(data: Mapping[str, Any]) -> RecordHeader:
     schema = int(data.get("schema") or 1)
     if schema > SCHEMA_VERSION:
@@ -393,6 +397,9 @@ def _header_from_dict(data: Mapping[str, Any]) -> RecordHeader:
     name, backend = data["name"], data["backend"]
     if not isinstance(name, str) or not isinstance(backend, str):
         raise TypeError("name and backend must be strings")
+    for section in _SECTIONS:
+        if not isinstance(data.get(section) or {}, Mapping):
+            raise TypeError(f"'{section}' must be an object")
     created = datetime.fromisoformat(data["created_at"])
     if created.tzinfo is None:
         created = created.replace(tzinfo=timezone.utc)
