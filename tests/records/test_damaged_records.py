@@ -130,7 +130,8 @@ def test_a_record_being_created_is_listed_as_creating(make_project, home: Path) 
     created = datetime.now(timezone.utc)
     record_dir = records.jobs_root(project) / "ok-being-created"
     records.write_record(
-        record_dir, JobRecord(name="ok-being-created", backend="local", created_at=created, spec=None)
+        record_dir,
+        JobRecord(name="ok-being-created", backend="local", created_at=created, spec=None),
     )
 
     result = sagelift(project, "ls", home=home)
@@ -217,7 +218,8 @@ def test_vanished_cloud_job_degrades_and_local_jobs_stay_listed(
     assert result.returncode == 2, result.stderr
     assert "SageMaker has no training job" in result.stderr
     assert "last recorded status: InProgress" in result.stderr
-    assert "hint:" in result.stderr and "Traceback" not in result.stderr
+    assert "hint:" in result.stderr
+    assert "Traceback" not in result.stderr
     assert_other_job_works(project, newer, home)
 
 
@@ -235,10 +237,12 @@ def test_unreachable_endpoint_degrades_and_local_jobs_stay_listed(
     assert set(rows) == {"cloud-a", "cloud-b", older, newer}
     assert "unknown (endpoint unreachable)" in rows["cloud-a"]
     assert "unknown (endpoint unreachable)" in rows["cloud-b"]
-    assert "Completed" in rows[older] and "Completed" in rows[newer]
+    assert "Completed" in rows[older]
+    assert "Completed" in rows[newer]
     assert "2 job(s) shown with their last recorded status" in result.stderr
 
     result = sagelift(project, "describe", "cloud-a", home=home)
     assert result.returncode == 3, result.stderr
-    assert "cannot be reached" in result.stderr and "Traceback" not in result.stderr
+    assert "cannot be reached" in result.stderr
+    assert "Traceback" not in result.stderr
     assert_other_job_works(project, newer, home)
