@@ -15,10 +15,12 @@ __all__ = [
     "BackendError",
     "ConfigError",
     "CredentialsError",
+    "EndpointUnreachable",
     "ImageError",
     "InfrastructureError",
     "JobFailed",
     "JobNotFound",
+    "JobVanished",
     "MissingDependency",
     "SageliftError",
     "SpecError",
@@ -86,6 +88,13 @@ class JobNotFound(UsageError):
     headline = "no such job"
 
 
+class JobVanished(JobNotFound):
+    """The job is recorded here, but its backend no longer knows it (a cloud job deleted, or
+    looked for with credentials of another account or region)."""
+
+    headline = "job not found in its backend"
+
+
 class InfrastructureError(SageliftError):
     """We could not run the job: AWS, containers, network or disk."""
 
@@ -115,6 +124,12 @@ class BackendError(InfrastructureError):
     """The backend could not start, watch or stop a job."""
 
     headline = "backend error"
+
+
+class EndpointUnreachable(BackendError):
+    """The backend's API endpoint could not be reached (network, endpoint_url, region)."""
+
+    headline = "endpoint unreachable"
 
 
 class JobFailed(SageliftError):

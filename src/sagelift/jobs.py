@@ -17,10 +17,10 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sagelift import preflight, records
 from sagelift.aws import resolve_region
@@ -33,7 +33,15 @@ from sagelift.backends.base import (
     check_capabilities,
 )
 from sagelift.config import Resolved, load_config
-from sagelift.errors import JobFailed, SageliftError, SpecError, StorageError, UsageError
+from sagelift.errors import (
+    EndpointUnreachable,
+    JobFailed,
+    JobVanished,
+    SageliftError,
+    SpecError,
+    StorageError,
+    UsageError,
+)
 from sagelift.job import JobHandle, JobRecord, JobState, JobStatus, PreparedJob
 from sagelift.redaction import secret_names, secrets_notice
 from sagelift.settings import Settings, settings_from_config
@@ -49,6 +57,7 @@ if TYPE_CHECKING:
     from sagelift.tracking.base import RunInfo
 
 __all__ = [
+    "JobListing",
     "JobResult",
     "describe",
     "fetch",
@@ -58,6 +67,7 @@ __all__ = [
     "load_spec",
     "logs",
     "run",
+    "scan_jobs",
     "stop",
     "stream",
     "submit",
@@ -254,22 +264,178 @@ def capabilities_of(handle: JobHandle) -> frozenset[Capability]:
 
 
 def describe(project_dir: Path, name: str) -> JobStatus:
-    handle = handle_for(project_dir, name)
+    """The job's status now. Raises JobNotFound, DamagedRecord (its record cannot be read),
+    JobVanished / EndpointUnreachable (a cloud job its backend cannot report)."""
+    return current_status(handle_for(project_dir, name))
+
+
+def current_status(handle: JobHandle) -> JobStatus:
+    """What the job's backend reports now; a job still being created (no status recorded yet)
+    is ``InProgress`` / ``Starting`` with a note saying so."""
+    if not records.has_status(handle.record_dir):
+        return _creating(handle, records.read_header(handle.record_dir).created_at)
     return get_backend(handle.backend).describe(handle)
 
 
+def _creating(handle: JobHandle, created: datetime) -> JobStatus:
+    return JobStatus(
+        name=handle.name,
+        backend=handle.backend,
+        state=JobState.IN_PROGRESS,
+        secondary_status="Starting",
+        created_at=created,
+        transitions=(("Starting", created),),
+        notes=("being created: no status recorded yet",),
+    )
+
+
+Condition = Literal["ok", "creating", "unknown", "damaged"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobListing:
+    """One row of a project's job list.
+
+    ``condition``: ``ok`` (``status`` is current), ``creating`` (no status recorded yet;
+    ``status`` is a placeholder), ``unknown`` (the backend could not be asked, ``status`` is the
+    last one recorded, ``reason`` says why) or ``damaged`` (the record cannot be read;
+    ``status`` is None, ``reason`` says what is wrong and ``hint`` how to move it aside).
+    """
+
+    name: str
+    record_dir: Path
+    backend: str | None
+    condition: Condition
+    status: JobStatus | None
+    reason: str | None = None
+    hint: str | None = None
+    problem: SageliftError | None = field(default=None, compare=False)
+
+    @property
+    def label(self) -> str:
+        """The status column of ``sagelift ls``."""
+        if self.condition == "damaged":
+            return "damaged"
+        if self.condition == "unknown":
+            return f"unknown ({self.reason})"
+        if self.condition == "creating":
+            return "creating"
+        assert self.status is not None
+        return self.status.state.value
+
+
+def scan_jobs(project_dir: Path) -> list[JobListing]:
+    """Every recorded job of the project, newest first, damaged records last; never raises
+    for one job's sake.
+
+    Each record is read once. A job whose recorded status is terminal is listed from that
+    status alone: a finished job's status never changes (SageMaker's Completed, Failed and
+    Stopped are final too), so no backend is asked. A running job is described by its backend;
+    when that fails the row keeps the last recorded status and says why (``unknown``), and an
+    endpoint found unreachable is not tried again for the other jobs of the listing.
+    """
+    listing = []
+    unreachable: dict[tuple[str, ...], EndpointUnreachable] = {}
+    for entry in records.scan_records(project_dir):
+        header = entry.header
+        if header is None:
+            assert entry.damage is not None
+            listing.append(_damaged(entry.record_dir, None, entry.damage))
+            continue
+        handle = header.handle(entry.record_dir)
+        try:
+            recorded = records.read_status(entry.record_dir)
+            if recorded.state.is_terminal:
+                listing.append(_row(handle, "ok", recorded))
+                continue
+            endpoint = _endpoint_of(handle)
+            if endpoint in unreachable:
+                listing.append(_unknown(handle, recorded, unreachable[endpoint]))
+                continue
+            listing.append(_row(handle, "ok", get_backend(header.backend).describe(handle)))
+        except FileNotFoundError:  # no status.json yet
+            listing.append(_row(handle, "creating", _creating(handle, header.created_at)))
+        except records.DamagedRecord as exc:
+            listing.append(_damaged(entry.record_dir, header.backend, exc))
+        except EndpointUnreachable as exc:
+            unreachable[endpoint] = exc
+            listing.append(_unknown(handle, recorded, exc))
+        except SageliftError as exc:
+            listing.append(_unknown(handle, recorded, exc))
+    return listing
+
+
+def _endpoint_of(handle: JobHandle) -> tuple[str, ...]:
+    """Which API a job's backend asks about it: jobs sharing one share its reachability."""
+    if handle.backend != "sagemaker":
+        return (handle.backend,)
+    cloud = records.read_record(handle.record_dir).cloud
+    if cloud is None:
+        return (handle.backend, handle.name)
+    return (handle.backend, cloud.region, cloud.aws.endpoint_url or "", cloud.aws.profile or "")
+
+
+def _row(handle: JobHandle, condition: Condition, status: JobStatus) -> JobListing:
+    return JobListing(
+        name=handle.name,
+        record_dir=handle.record_dir,
+        backend=handle.backend,
+        condition=condition,
+        status=status,
+    )
+
+
+def _damaged(record_dir: Path, backend: str | None, exc: SageliftError) -> JobListing:
+    return JobListing(
+        name=record_dir.name,
+        record_dir=record_dir,
+        backend=backend,
+        condition="damaged",
+        status=None,
+        reason=exc.message,
+        hint=records.aside_hint(record_dir),
+        problem=exc,
+    )
+
+
+def _unknown(handle: JobHandle, recorded: JobStatus, exc: SageliftError) -> JobListing:
+    if isinstance(exc, EndpointUnreachable):
+        reason = "endpoint unreachable"
+    elif isinstance(exc, JobVanished):
+        reason = "job not found in SageMaker" if handle.backend == "sagemaker" else "job not found"
+    else:
+        reason = exc.headline
+    return JobListing(
+        name=handle.name,
+        record_dir=handle.record_dir,
+        backend=handle.backend,
+        condition="unknown",
+        status=recorded,
+        reason=reason,
+        hint=exc.hint,
+        problem=exc,
+    )
+
+
 def list_jobs(project_dir: Path) -> list[JobStatus]:
-    """Every recorded job of the project, newest first."""
-    statuses = []
-    for record_dir in records.list_records(project_dir):
-        handle = records.handle_of(record_dir)
-        if records.has_status(record_dir):
-            statuses.append(get_backend(handle.backend).describe(handle))
-    return statuses
+    """The status of every readable recorded job of the project, newest first (the last
+    recorded one where the backend cannot be asked; :func:`scan_jobs` says which and why)."""
+    return [row.status for row in scan_jobs(project_dir) if row.status is not None]
 
 
 def logs(project_dir: Path, name: str, *, follow: bool = False) -> Iterator[str]:
-    return stream(handle_for(project_dir, name), follow=follow)
+    """The job's output lines; with ``follow``, until the job ends. A job still being created
+    has no output yet: nothing, or with ``follow`` a UsageError saying so."""
+    handle = handle_for(project_dir, name)
+    if not records.has_status(handle.record_dir):
+        if follow:
+            raise UsageError(
+                f"job {handle.name} is still being created: it has no status or output yet",
+                hint=f"try again in a moment; if it stays so, its creation was interrupted: "
+                f"{records.aside_hint(handle.record_dir)}",
+            )
+        return iter(())
+    return stream(handle, follow=follow)
 
 
 def stream(handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
@@ -323,11 +489,11 @@ def wait(
 def stop(handle: JobHandle) -> JobStatus:
     """Ask the job to stop (SIGTERM, grace, SIGKILL) and return its current status."""
     backend = get_backend(handle.backend)
-    status = backend.describe(handle)
+    status = current_status(handle)
     if status.state.is_terminal:
         return status
     backend.stop(handle)
-    return backend.describe(handle)
+    return current_status(handle)
 
 
 def run(
@@ -371,7 +537,7 @@ def fetch(
     from sagelift.unpacking import DEFAULT_MAX_BYTES, Part, check_destination, unpack
 
     handle = handle_for(project_dir, name)
-    status = get_backend(handle.backend).describe(handle)
+    status = current_status(handle)
     if status.model_artifacts is None:
         raise UsageError(
             f"job {handle.name} has no model artifacts (status {status.state.value})",

@@ -7,7 +7,9 @@ records' JSON shape: everything else reads and writes the typed
 (a temporary file, then a rename), so a reader never sees half a record even while the job
 runs. ``job.json`` carries ``schema``; records written before it existed are read as schema 1.
 A record that cannot be read raises :class:`DamagedRecord`, and listing skips nothing: it
-reports the damaged ones so that one bad file never hides the other jobs.
+reports the damaged ones so that one bad file never hides the other jobs. Listing reads each
+``job.json`` once and only its header (:class:`RecordHeader`); finding a job by name or prefix
+reads directory names only, so both stay linear in the number of records.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ __all__ = [
     "STATUS_FILE",
     "DamagedRecord",
     "RecordEntry",
+    "RecordHeader",
     "advance",
+    "aside_hint",
     "aws_from_dict",
     "aws_to_dict",
     "create_record_dir",
@@ -51,6 +55,7 @@ __all__ = [
     "jobs_root",
     "list_records",
     "now",
+    "read_header",
     "read_record",
     "read_status",
     "scan_records",
@@ -71,6 +76,12 @@ class DamagedRecord(UsageError):
     """A job's ``job.json`` or ``status.json`` cannot be read (truncated, edited, foreign)."""
 
     headline = "damaged job record"
+
+
+def aside_hint(record_dir: Path) -> str:
+    """How to move a damaged record out of the way (out of ``jobs/``, so listing skips it)."""
+    aside = record_dir.parent.parent / f"{record_dir.name}.damaged"
+    return f"move it aside: mv {record_dir} {aside} (other jobs are unaffected)"
 
 
 def now() -> datetime:
@@ -280,7 +291,8 @@ def _record_from_dict(data: Mapping[str, Any]) -> JobRecord:
 
 
 def _status_to_dict(status: JobStatus) -> dict[str, Any]:
-    data = asdict(status)
+    # Field by field, not asdict(): its deep copies made listing 10,000 jobs take seconds.
+    data = {name: getattr(status, name) for name in JobStatus.__dataclass_fields__}
     data["state"] = status.state.value
     for key in ("created_at", "started_at", "ended_at"):
         value = getattr(status, key)
@@ -323,19 +335,15 @@ def _status_from_dict(data: Mapping[str, Any]) -> JobStatus:
 
 
 def _load(path: Path) -> Mapping[str, Any]:
+    """The JSON object in ``path``. Raises FileNotFoundError, or DamagedRecord."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as exc:
-        raise DamagedRecord(
-            f"{path} cannot be read ({exc})",
-            hint=f"move the job's directory {path.parent} aside; other jobs are unaffected",
-        ) from exc
+        raise DamagedRecord(f"{path} cannot be read ({exc})", hint=aside_hint(path.parent)) from exc
     if not isinstance(data, Mapping):
-        raise DamagedRecord(
-            f"{path} is not a job record", hint=f"move the job's directory {path.parent} aside"
-        )
+        raise DamagedRecord(f"{path} is not a job record", hint=aside_hint(path.parent))
     return data
 
 
@@ -343,10 +351,9 @@ def _decode(path: Path, decode: Any) -> Any:
     data = _load(path)
     try:
         return decode(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DamagedRecord(
-            f"{path} is damaged ({type(exc).__name__}: {exc})",
-            hint=f"move the job's directory {path.parent} aside; other jobs are unaffected",
+            f"{path} is damaged ({type(exc).__name__}: {exc})", hint=aside_hint(path.parent)
         ) from exc
 
 
@@ -368,7 +375,47 @@ def update_record(record_dir: Path, **changes: Any) -> JobRecord:
 
 
 def handle_of(record_dir: Path) -> JobHandle:
+    """The handle of the record in ``record_dir``, read whole. Raises DamagedRecord."""
     return read_record(record_dir).handle(record_dir)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordHeader:
+    """What listing and addressing a job need of its record: ``job.json`` without the plan."""
+
+    name: str
+    backend: str
+    created_at: datetime
+
+    def handle(self, record_dir: Path) -> JobHandle:
+        return JobHandle(backend=self.backend, name=self.name, record_dir=record_dir)
+
+
+#: The parts of job.json that are objects when present (checked by the header read too).
+_SECTIONS = ("spec", "run", "cloud", "container", "inputs", "data_versions")
+
+
+def _header_from_dict(data: Mapping[str, Any]) -> RecordHeader:
+    schema = int(data.get("schema") or 1)
+    if schema > SCHEMA_VERSION:
+        raise ValueError(f"written by a newer sagelift (schema {schema})")
+    name, backend = data["name"], data["backend"]
+    if not isinstance(name, str) or not isinstance(backend, str):
+        raise TypeError("name and backend must be strings")
+    for section in _SECTIONS:
+        if not isinstance(data.get(section) or {}, Mapping):
+            raise TypeError(f"'{section}' must be an object")
+    created = datetime.fromisoformat(data["created_at"])
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    return RecordHeader(name=name, backend=backend, created_at=created)
+
+
+def read_header(record_dir: Path) -> RecordHeader:
+    """The record's name, backend and creation time, without decoding the rest of it (the
+    whole file is still parsed, so a truncated one is found). Raises DamagedRecord."""
+    header: RecordHeader = _decode(record_dir / JOB_FILE, _header_from_dict)
+    return header
 
 
 def write_status(record_dir: Path, status: JobStatus) -> None:
@@ -401,62 +448,75 @@ def advance(status: JobStatus, secondary: str, **changes: Any) -> JobStatus:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordEntry:
-    """One record directory as listing found it: its record, or why it cannot be read."""
+    """One record directory as listing found it: its header, or why it cannot be read."""
 
     record_dir: Path
-    record: JobRecord | None
+    header: RecordHeader | None
     damage: DamagedRecord | None = None
 
     @property
     def name(self) -> str:
-        return self.record.name if self.record is not None else self.record_dir.name
+        return self.header.name if self.header is not None else self.record_dir.name
+
+
+def _record_dirs(project_dir: Path, *, checked: bool = True) -> list[Path]:
+    """Directories under ``jobs/`` that hold a ``job.json`` (one being created may not yet);
+    unless ``checked``, every directory (the caller finds out reading it)."""
+    root = jobs_root(project_dir)
+    try:
+        entries = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [
+        root / entry.name
+        for entry in entries
+        if entry.is_dir() and (not checked or os.path.isfile(os.path.join(entry.path, JOB_FILE)))
+    ]
 
 
 def scan_records(project_dir: Path) -> list[RecordEntry]:
-    """Every record directory of the project, newest first; damaged ones last, never raised."""
-    root = jobs_root(project_dir)
-    if not root.is_dir():
-        return []
+    """Every record directory of the project, newest first; damaged ones last, never raised.
+
+    Each ``job.json`` is read once, for its header only (see :func:`read_header`).
+    """
     entries = []
-    for path in root.iterdir():
-        if not (path / JOB_FILE).is_file():
-            continue
+    for path in _record_dirs(project_dir, checked=False):
         try:
-            entries.append(RecordEntry(record_dir=path, record=read_record(path)))
+            entries.append(RecordEntry(record_dir=path, header=read_header(path)))
         except FileNotFoundError:
             continue
         except DamagedRecord as exc:
-            entries.append(RecordEntry(record_dir=path, record=None, damage=exc))
+            entries.append(RecordEntry(record_dir=path, header=None, damage=exc))
     epoch = datetime.min.replace(tzinfo=timezone.utc)
 
     def key(entry: RecordEntry) -> tuple[bool, datetime, str]:
-        created = entry.record.created_at if entry.record is not None else epoch
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=timezone.utc)
-        return (entry.record is not None, created, entry.record_dir.name)
+        created = entry.header.created_at if entry.header is not None else epoch
+        return (entry.header is not None, created, entry.record_dir.name)
 
     return sorted(entries, key=key, reverse=True)
 
 
 def list_records(project_dir: Path) -> list[Path]:
     """Record directories of the project that can be read, newest first."""
-    return [e.record_dir for e in scan_records(project_dir) if e.record is not None]
+    return [e.record_dir for e in scan_records(project_dir) if e.header is not None]
 
 
 def find_record(project_dir: Path, name: str) -> Path:
     """The record of job ``name``: an exact name, a unique prefix, or ``last``.
 
     Raises JobNotFound (exit 2) with the closest names as a hint. A damaged record is found by
-    its directory name, so commands on it say what is wrong with it.
+    its directory name, so commands on it say what is wrong with it. Only ``last`` reads
+    records; a name or a prefix is matched against directory names.
     """
-    entries = scan_records(project_dir)
-    readable = [e for e in entries if e.record is not None]
-    if name == "last" and readable:
-        return readable[0].record_dir
-    exact = [e.record_dir for e in entries if e.record_dir.name == name]
-    if exact:
-        return exact[0]
-    prefixed = [e.record_dir for e in entries if e.record_dir.name.startswith(name)]
+    if name == "last":
+        readable = list_records(project_dir)
+        if readable:
+            return readable[0]
+    exact = jobs_root(project_dir) / name
+    if name not in ("", ".", "..") and "/" not in name and (exact / JOB_FILE).is_file():
+        return exact
+    dirs = _record_dirs(project_dir)
+    prefixed = sorted((p for p in dirs if p.name.startswith(name)), key=lambda p: p.name)
     if len(prefixed) == 1:
         return prefixed[0]
     if len(prefixed) > 1:
@@ -466,7 +526,7 @@ def find_record(project_dir: Path, name: str) -> Path:
         )
     hint = (
         "run 'sagelift ls' to list this project's jobs"
-        if entries
+        if dirs
         else f"no jobs recorded under {jobs_root(project_dir)}; run 'sagelift run' first"
     )
     raise JobNotFound(f"no job named '{name}' in this project", hint=hint)

@@ -22,6 +22,7 @@ from pathlib import Path
 from sagelift import records
 from sagelift.backends.base import LineSink, StatusSink
 from sagelift.backends.checkpoint_location import LocationLock, lock_location
+from sagelift.backends.loglines import LineSplitter
 from sagelift.backends.staging import stage_layout
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import BackendError
@@ -33,6 +34,7 @@ __all__ = ["LAYOUT_DIR", "HostJobs", "LauncherCommand", "start_supervisor"]
 
 LAYOUT_DIR = "opt-ml"
 POLL_SECONDS = 0.05
+READ_BYTES = 65536
 LAUNCHER_STATUS = "launcher-status.json"
 SUPERVISOR_LOG = "supervisor.log"
 
@@ -148,19 +150,31 @@ class HostJobs:
         self, handle: JobHandle, *, follow: bool = False, on_status: StatusSink | None = None
     ) -> Iterator[str]:
         """The log's lines; with ``follow`` until the job ends, each status read on the way
-        passed to ``on_status``."""
+        passed to ``on_status``. Memory stays bounded whatever the job writes: the log is read
+        in chunks and cut into lines by :class:`~sagelift.backends.loglines.LineSplitter`
+        (``\r`` ends a line too, an over-long line comes in pieces). A job that has no log
+        yet (still staging) has no lines; with ``follow`` its log is waited for."""
         path = handle.record_dir / records.LOG_FILE
+        delay = 0.002
+        while not path.exists():
+            ended = not follow
+            if follow:
+                status = self.describe(handle)
+                if on_status is not None:
+                    on_status(status)
+                ended = status.state.is_terminal
+            if ended and not path.exists():
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_SECONDS)
+        splitter = LineSplitter()
         with open(path, "rb") as stream:
-            pending = b""
             delay = 0.002
             while True:
-                chunk = stream.read(65536)
+                chunk = stream.read(READ_BYTES)
                 if chunk:
                     delay = 0.002
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        yield line.decode("utf-8", errors="replace")
+                    yield from splitter.feed(chunk)
                     continue
                 ended = not follow
                 if follow:
@@ -169,11 +183,10 @@ class HostJobs:
                         on_status(status)
                     ended = status.state.is_terminal
                 if ended:
-                    # One more read: the job may have written its last lines meanwhile.
-                    rest = pending + stream.read()
-                    for line in rest.split(b"\n"):
-                        if line:
-                            yield line.decode("utf-8", errors="replace")
+                    # Read to the end: the job may have written its last lines meanwhile.
+                    while chunk := stream.read(READ_BYTES):
+                        yield from splitter.feed(chunk)
+                    yield from splitter.close()
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, POLL_SECONDS)

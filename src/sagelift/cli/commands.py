@@ -232,26 +232,15 @@ def _show(value: Any) -> str:
 
 
 def cmd_ls(args: argparse.Namespace, project: Path) -> int:
-    statuses = jobs.list_jobs(project)
+    listing = jobs.scan_jobs(project)
     if args.json:
-        render.as_json([render.status_dict(s) for s in statuses])
+        render.as_json_rows([render.listing_dict(row) for row in listing])
         return 0
-    if not statuses:
+    if not listing:
         render.line("no jobs yet in this project; start one with 'sagelift run'")
         return 0
-    rows = [
-        [
-            s.name,
-            s.state.value,
-            s.secondary_status,
-            s.backend,
-            render.when(s.created_at),
-            render.seconds(s.duration),
-            _run_link(records.jobs_root(project) / s.name),
-        ]
-        for s in statuses
-    ]
-    render.table(rows, ["job", "status", "secondary", "backend", "created", "duration", "mlflow"])
+    render.job_table(listing, links=[_run_link(row.record_dir) for row in listing])
+    render.listing_warnings(listing)
     return 0
 
 
@@ -286,9 +275,14 @@ def cmd_stop(args: argparse.Namespace, project: Path) -> int:
 
 
 def _run_link(record_dir: Path) -> str:
+    if not (record_dir / jobs.TRACKING_FILE).is_file():
+        return "-"  # untracked: the tracking stack is not imported for it
     from sagelift.tracking.session import run_info
 
-    run = run_info(record_dir)
+    try:
+        run = run_info(record_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return "?"  # an unreadable tracking.json does not hide the job
     if run is None:
         return "-"
     return run.link or f"{run.uri} run {run.run_id}"

@@ -12,6 +12,7 @@ from sagelift.backends.base import JobState, JobStatus
 from sagelift.errors import SageliftError
 
 if TYPE_CHECKING:
+    from sagelift.jobs import JobListing
     from sagelift.packaging import PackageListing
 
 __all__ = ["error", "internal_error", "line", "status_summary", "table"]
@@ -38,9 +39,69 @@ def internal_error(exc: BaseException, issues_url: str) -> None:
 
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> None:
+    """Columns padded to their widest cell, written at once (a long listing is one write)."""
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
-    for row in (headers, *rows):
-        out("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+    text = "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in (headers, *rows)
+    )
+    out(text)
+
+
+def job_table(listing: Sequence[JobListing], *, links: Sequence[str]) -> None:
+    """``sagelift ls``: one row per job, damaged and unreachable ones included."""
+    rows = []
+    for row, link in zip(listing, links, strict=True):
+        status = row.status
+        rows.append(
+            [
+                row.name,
+                row.label,
+                "-" if status is None else status.secondary_status,
+                row.backend or "-",
+                "-" if status is None else when(status.created_at),
+                "-" if status is None else seconds(status.duration),
+                link,
+            ]
+        )
+    table(rows, ["job", "status", "secondary", "backend", "created", "duration", "mlflow"])
+
+
+def listing_warnings(listing: Sequence[JobListing]) -> None:
+    """After ``sagelift ls``: why rows are damaged or unknown, one line and a hint each (on
+    stderr, one per distinct problem)."""
+    damaged = [row for row in listing if row.condition == "damaged"]
+    for row in damaged:
+        line(f"sagelift: warning: job record {row.name} is damaged: {row.reason}")
+        line(f"  hint: {row.hint}")
+    shown: set[str] = set()
+    for row in listing:
+        if row.condition != "unknown" or row.problem is None or row.reason in shown:
+            continue
+        shown.add(row.reason or "")
+        same = sum(1 for other in listing if other.reason == row.reason)
+        line(
+            f"sagelift: warning: {same} job(s) shown with their last recorded status "
+            f"({row.reason}): {row.problem.message}"
+        )
+        if row.problem.hint:
+            line(f"  hint: {row.problem.hint}")
+
+
+def listing_dict(row: JobListing) -> dict[str, Any]:
+    """A row of ``sagelift ls --json``: the status fields (none for a damaged record) and
+    ``condition``; ``reason`` and ``hint`` when the row is damaged or unknown."""
+    data: dict[str, Any] = {} if row.status is None else status_dict(row.status)
+    data.update(name=row.name, backend=row.backend, condition=row.condition)
+    if row.condition == "damaged":
+        data["state"] = "damaged"
+    if row.reason is not None:
+        data["reason"] = row.reason
+        data["hint"] = row.hint
+        data["record_dir"] = str(row.record_dir)
+    if row.problem is not None and row.condition == "unknown":
+        data["detail"] = row.problem.message
+    return data
 
 
 def seconds(value: float | None) -> str:
@@ -109,6 +170,13 @@ def describe(status: JobStatus) -> None:
 
 def as_json(data: Any) -> None:
     out(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def as_json_rows(rows: Sequence[Any]) -> None:
+    """A JSON array with one compact object per line: a long listing stays fast to write (the
+    indenting encoder is pure Python) and easy to grep."""
+    body = ",\n".join(json.dumps(row, sort_keys=True, default=str) for row in rows)
+    out(f"[\n{body}\n]" if rows else "[]")
 
 
 _LEFT_OUT_REASONS = {

@@ -45,7 +45,14 @@ from sagelift.backends.sagemaker.validation import (
     validate_request,
 )
 from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
-from sagelift.errors import SpecError, UnsupportedFeature
+from sagelift.errors import (
+    BackendError,
+    EndpointUnreachable,
+    JobNotFound,
+    JobVanished,
+    SpecError,
+    UnsupportedFeature,
+)
 from sagelift.job import ChannelInput, CloudJob
 from sagelift.pricing import (
     CostEstimate,
@@ -357,10 +364,38 @@ class SageMakerBackend:
         return TrainingJobs(self._aws(record.cloud.aws, record.cloud.region))
 
     def describe(self, handle: JobHandle) -> JobStatus:
-        """The job as SageMaker reports it now; the record's status.json is refreshed."""
-        status = with_bill(
-            self._jobs(handle).describe(handle.name), records.read_record(handle.record_dir).cloud
-        )
+        """The job as SageMaker reports it now; the record's status.json is refreshed.
+
+        Raises DamagedRecord (no cloud job recorded), JobVanished (SageMaker does not know the
+        recorded job), EndpointUnreachable (the API cannot be reached); the record's status is
+        then left as it was.
+        """
+        record = records.read_record(handle.record_dir)
+        cloud = record.cloud
+        if cloud is None:
+            raise DamagedRecord(
+                f"job {handle.name} has no record of its SageMaker job",
+                hint="it was not created; run it again",
+            )
+        try:
+            described = TrainingJobs(self._aws(cloud.aws, cloud.region)).describe(handle.name)
+        except JobNotFound as exc:
+            raise JobVanished(
+                f"job {handle.name} is recorded here but SageMaker has no training job of that "
+                f"name in {cloud.region} (account {cloud.account or 'unknown'})"
+                f"{_last_recorded(handle)}",
+                hint="check that the AWS credentials and region (and endpoint_url) are those it "
+                f"was created with; if it is gone, {records.aside_hint(handle.record_dir)}",
+            ) from exc
+        except BackendError as exc:
+            if not _unreachable(exc):
+                raise
+            raise EndpointUnreachable(
+                f"job {handle.name}: the SageMaker API at "
+                f"{cloud.aws.endpoint_url or cloud.region} cannot be reached",
+                hint=exc.hint or "check network access, the region and endpoint_url",
+            ) from exc
+        status = with_bill(described, cloud)
         records.write_status(handle.record_dir, status)
         return status
 
@@ -395,6 +430,24 @@ class SageMakerBackend:
 
     def stop(self, handle: JobHandle) -> None:
         self._jobs(handle).stop(handle.name)
+
+
+def _last_recorded(handle: JobHandle) -> str:
+    try:
+        status = records.read_status(handle.record_dir)
+    except (FileNotFoundError, DamagedRecord):
+        return ""
+    return f"; last recorded status: {status.state.value} ({status.secondary_status})"
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (a converted client error) comes from failing to reach the endpoint."""
+    from botocore import exceptions as bx
+
+    cause = exc.__cause__
+    return isinstance(
+        cause, bx.EndpointConnectionError | bx.ConnectTimeoutError | bx.ConnectionClosedError
+    )
 
 
 def input_record(channels: Sequence[Any]) -> dict[str, ChannelInput]:

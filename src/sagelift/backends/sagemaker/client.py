@@ -89,7 +89,12 @@ def _map(exc: BaseException, action: str, resource: str) -> SageliftError:
             hint="request a quota increase in the Service Quotas console "
             "(SageMaker, '<instance type> for training job usage') or use another instance type",
         )
-    if code == "ValidationException" and "Could not find" in message:
+    # DescribeTrainingJob of an unknown name: SageMaker answers ValidationException
+    # "Requested resource not found." (other tools: "Could not find ..."), or ResourceNotFound.
+    if code in ("ResourceNotFound", "ResourceNotFoundException") or (
+        code == "ValidationException"
+        and ("Could not find" in message or "not found" in message.lower())
+    ):
         return JobNotFound(
             f"SageMaker has no training job {resource!r} in this region",
             hint="check aws.region; the job may have been created in another region",
