@@ -15,6 +15,7 @@ reads directory names only, so both stay linear in the number of records.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
