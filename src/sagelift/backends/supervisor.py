@@ -26,7 +26,7 @@ from typing import Any
 
 from sagelift import records
 from sagelift.backends import artifacts
-from sagelift.backends.interruptions import Attempt, analyse
+from sagelift.backends.interruptions import Attempt, analyse, unfired
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import BackendError, SageliftError
 from sagelift.job import JobState, JobStatus, LocalRun
@@ -112,6 +112,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 # What a spot reclaim does: SIGTERM, the grace period, then SIGKILL.
                 attempt.interrupted = True
+                attempt.interrupted_at = time.time()
                 self.save(records.advance(self.status, "Interrupted"))
                 notice = (
                     f"sagelift: simulated spot interruption {attempt.index + 1} after "
@@ -210,6 +211,7 @@ class Supervisor:
             notes.append(f"/opt/ml {launcher.opt_ml}")
         if len(self.attempts) > 1:
             notes += self.interruption_notes()
+        notes += unfired(self.run.interruptions, self.attempts)
         notes += self.checkpoint_notes
 
         status = records.advance(self.status, "Uploading")
