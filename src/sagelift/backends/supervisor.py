@@ -219,7 +219,9 @@ class Supervisor:
         model: Path | str | None = None
         output: Path | str | None = None
         if state is not JobState.FAILED:
-            model, output = artifacts.pack_outputs(self.layout, self.run.artifacts_dir)
+            model, output = artifacts.pack_outputs(
+                self.layout, self.run.artifacts_dir, emit=self.log_line
+            )
             if self.run.output_uri:
                 try:
                     model, output = artifacts.upload_outputs(
@@ -245,6 +247,11 @@ class Supervisor:
                 notes=tuple(notes),
             )
         )
+
+    def log_line(self, text: str) -> None:
+        """Append a sagelift line to the job's log (what ``run`` and ``logs -f`` show)."""
+        with open(self.record_dir / records.LOG_FILE, "ab") as log_file:
+            log_file.write(f"sagelift: {text}\n".encode())
 
     def interruption_notes(self) -> list[str]:
         reports = analyse(self.attempts)
