@@ -10,6 +10,7 @@ hourly price; spot savings = ``1 − Billable/TrainingTime`` (botocore's documen
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ __all__ = [
     "bill",
     "check_max_cost",
     "estimate",
+    "format_duration",
+    "format_usd",
     "load_prices",
     "parse_price_list",
 ]
@@ -49,12 +52,31 @@ class PriceTable:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CostEstimate:
+    """Price × count × runtime. ``previous_job`` names the completed run of ``base_job_name``
+    whose duration is ``expected_seconds``; None when there was none and the expected runtime is
+    the max runtime."""
+
     instance_type: str
     count: int
     hourly: float | None
     expected_seconds: int
     worst_seconds: int
     spot: bool
+    base_job_name: str = ""
+    previous_job: str | None = None
+
+    @property
+    def basis(self) -> str:
+        """Where the expected runtime comes from, in words."""
+        if self.previous_job is None:
+            of = f" of {self.base_job_name}" if self.base_job_name else ""
+            return (
+                f"at most {format_duration(self.worst_seconds)} (max_runtime; no previous run{of})"
+            )
+        return (
+            f"expected {format_duration(self.expected_seconds)} from the last completed run of "
+            f"{self.base_job_name} (job {self.previous_job})"
+        )
 
     @property
     def expected_on_demand(self) -> float | None:
@@ -93,6 +115,25 @@ class Bill:
         return self.billable_seconds * self.count * self.hourly / 3600
 
 
+def format_usd(amount: float) -> str:
+    """Dollars with cents, and with two significant digits below a cent, so that a small
+    amount is never shown as $0.00: ``$1,234.50``, ``$0.0001``, ``$0.0023``."""
+    if amount == 0 or abs(amount) >= 0.01:
+        return f"${amount:,.2f}"
+    places = 1 - math.floor(math.log10(abs(amount)))
+    text = f"{amount:.{places}f}".rstrip("0")
+    return f"${text}"
+
+
+def format_duration(seconds: float) -> str:
+    """``45 s``, ``18 min``, ``3.5 h``: the unit that keeps the number readable."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.3g} h"
+
+
 def cache_file(environ: Mapping[str, str]) -> Path:
     base = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME", "~")) / ".cache")
     return Path(base).expanduser() / "sagelift" / "prices.json"
@@ -127,14 +168,21 @@ def estimate(
     expected_seconds: int | None,
     spot: bool,
     prices: PriceTable,
+    base_job_name: str = "",
+    previous_job: str | None = None,
 ) -> CostEstimate:
+    """The estimate for ``expected_seconds`` (the duration of ``previous_job``, a completed run
+    of ``base_job_name``), or for the whole ``max_runtime`` when that is None."""
+    known = bool(expected_seconds)
     return CostEstimate(
         instance_type=instance_type,
         count=count,
         hourly=prices.hourly(region, instance_type),
-        expected_seconds=expected_seconds or max_runtime,
+        expected_seconds=expected_seconds if expected_seconds else max_runtime,
         worst_seconds=max_runtime,
         spot=spot,
+        base_job_name=base_job_name,
+        previous_job=previous_job if known else None,
     )
 
 
@@ -150,8 +198,9 @@ def check_max_cost(estimate_: CostEstimate, max_cost: float | None, *, region: s
         )
     if worst > max_cost:
         raise UsageError(
-            f"worst case ${worst:,.2f} ({estimate_.count} × {estimate_.instance_type} for "
-            f"{estimate_.worst_seconds / 3600:.1f} h) exceeds max_cost ${max_cost:,.2f}",
+            f"worst case {format_usd(worst)} ({estimate_.count} × {estimate_.instance_type} "
+            f"for {format_duration(estimate_.worst_seconds)}, the whole max_runtime) exceeds "
+            f"max_cost {format_usd(max_cost)}",
             hint="lower max_runtime, use a smaller instance type, or raise max_cost",
         )
 
@@ -201,14 +250,16 @@ def describe_estimate(est: CostEstimate) -> str:
             f"cost: no price known for {est.instance_type} here "
             "(run 'sagelift prices refresh' to fetch current prices)"
         )
-    hours = est.expected_seconds / 3600
     text = (
-        f"cost estimate: {est.count} × {est.instance_type} at ${est.hourly:.3f}/h for "
-        f"{hours:.2f} h ≈ ${est.expected_on_demand or 0:,.2f} on demand"
+        f"cost estimate: {est.count} × {est.instance_type} at ${est.hourly:.3f}/h, "
+        f"{est.basis}: ≈ {format_usd(est.expected_on_demand or 0)} on demand"
     )
     if est.spot:
         text += (
-            f", ≈ ${est.expected_spot or 0:,.2f} on spot if the usual "
+            f", ≈ {format_usd(est.expected_spot or 0)} on spot if the usual "
             f"{ASSUMED_SPOT_DISCOUNT:.0%} discount holds"
         )
-    return text + f"; worst case ${est.worst_case or 0:,.2f} (the whole max_runtime on demand)"
+    return text + (
+        f"; worst case {format_usd(est.worst_case or 0)} "
+        f"(the whole max_runtime, {format_duration(est.worst_seconds)}, on demand)"
+    )

@@ -12,6 +12,7 @@ and nothing else there is touched or removed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -19,10 +20,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sagelift.archives import declared_size, format_size, safe_extract
+from sagelift.archives import Progress, ProgressLines, declared_size, format_size, safe_extract
 from sagelift.errors import InfrastructureError, UsageError
 
 __all__ = ["DEFAULT_MAX_BYTES", "Part", "check_destination", "unpack"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 10 * 1024**3
 
@@ -65,19 +68,25 @@ def unpack(
     """Extract ``parts`` into ``target`` and return ``target``.
 
     ``marker`` (file name, text) is written into ``target`` when this call creates it.
+    Archives larger than ``archives.PROGRESS_MIN_BYTES`` log their progress (INFO).
     Raises UsageError (exit 2) for a bad destination or archives declaring more than
     ``max_bytes``, InfrastructureError (exit 3) when they do not fit the free space, StorageError
     for an unsafe or damaged archive; in every case before anything is left at ``target``.
     """
     check_destination(target, force=force)
     where = Path(os.path.abspath(target))
-    _check_size(parts, where, max_bytes)
+    sizes = _check_size(parts, where, max_bytes)
     with _parents(where.parent):
         staging = Path(tempfile.mkdtemp(prefix=f".{where.name}.fetching-", dir=where.parent))
         try:
             budget = max_bytes
-            for part in parts:
-                budget -= safe_extract(part.archive, staging / part.under, max_bytes=budget)
+            for part, declared in zip(parts, sizes, strict=True):
+                budget -= safe_extract(
+                    part.archive,
+                    staging / part.under,
+                    max_bytes=budget,
+                    progress=_progress(part, declared),
+                )
             if where.is_dir():
                 _merge(staging, where)
             else:
@@ -91,15 +100,18 @@ def unpack(
     return target
 
 
-def _check_size(parts: Sequence[Part], where: Path, max_bytes: int) -> None:
+def _check_size(parts: Sequence[Part], where: Path, max_bytes: int) -> list[int]:
+    """The bytes each part declares; raises when they do not fit (see ``unpack``)."""
     existing = where
     while not existing.exists():
         existing = existing.parent
     free = shutil.disk_usage(existing).free
     limit = min(max_bytes, free)
     total = 0
+    sizes = []
     for part in parts:
-        total += declared_size(part.archive, stop_above=limit - total)
+        sizes.append(declared_size(part.archive, stop_above=limit - total))
+        total += sizes[-1]
         if total > limit:
             break
     if total > max_bytes:
@@ -114,6 +126,17 @@ def _check_size(parts: Sequence[Part], where: Path, max_bytes: int) -> None:
             f"{format_size(free)} free; nothing was written",
             hint="free some space there or fetch to another disk (sagelift fetch JOB DEST)",
         )
+    return sizes
+
+
+def _progress(part: Part, declared: int) -> Progress:
+    """Progress lines for extracting ``part``, in the bytes it unpacks to (``declared``)."""
+    lines = ProgressLines(f"unpacking {part.archive.name}", log.info)
+
+    def report(done: int, total: int) -> None:
+        lines(declared * done // max(total, 1), declared)
+
+    return report
 
 
 def _at_least(total: int, limit: int) -> str:

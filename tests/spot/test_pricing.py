@@ -71,3 +71,58 @@ def test_price_list_parsing():
         "terms": {"OnDemand": {"x": {"priceDimensions": {"y": {"pricePerUnit": {"USD": "0.23"}}}}}},
     }
     assert parse_price_list([product, hosting]) == {"us-east-1": {"ml.m5.xlarge": 0.23}}
+
+
+def test_money_below_a_cent_keeps_its_digits():
+    from sagelift.pricing import format_usd
+
+    assert format_usd(0.0001) == "$0.0001"
+    assert format_usd(0.00234) == "$0.0023"
+    assert format_usd(0.0) == "$0.00"
+    assert format_usd(0.01) == "$0.01"
+    assert format_usd(1234.5) == "$1,234.50"
+
+
+def test_a_tiny_max_cost_is_shown_as_given(tmp_path):
+    est = estimate(
+        instance_type="ml.m5.xlarge",
+        count=1,
+        region="us-east-1",
+        max_runtime=3600,
+        expected_seconds=None,
+        spot=False,
+        prices=load_prices({"HOME": str(tmp_path)}),
+    )
+    with pytest.raises(UsageError) as caught:
+        check_max_cost(est, 0.0001, region="us-east-1")
+    assert "exceeds max_cost $0.0001" in caught.value.message
+    assert "$0.23" in caught.value.message
+
+
+def test_the_estimate_names_the_run_its_runtime_comes_from(tmp_path):
+    from sagelift.pricing import describe_estimate
+
+    prices = load_prices({"HOME": str(tmp_path)})
+    common = dict(instance_type="ml.m5.xlarge", count=1, region="us-east-1", spot=False)
+    previous = estimate(
+        **common,
+        max_runtime=86400,
+        expected_seconds=1080,
+        prices=prices,
+        base_job_name="train",
+        previous_job="train-20240101-120000",
+    )
+    line = describe_estimate(previous)
+    assert "expected 18 min from the last completed run of train (job train-20240101-120000)" in (
+        line
+    )
+    assert "≈ $0.07 on demand" in line
+
+    first = estimate(**common, max_runtime=86400, expected_seconds=None, prices=prices)
+    line = describe_estimate(first)
+    assert "at most 24 h (max_runtime; no previous run)" in line
+    # A job of a few seconds is not shown as costing nothing.
+    short = estimate(
+        **common, max_runtime=3600, expected_seconds=4, prices=prices, previous_job="t-1"
+    )
+    assert "≈ $0.00026 on demand" in describe_estimate(short)

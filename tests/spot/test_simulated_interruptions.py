@@ -89,3 +89,36 @@ def test_cli_summary_names_each_interruption(make_project, clean_environ, tmp_pa
     )
     assert out.returncode == 0, out.stderr
     assert "interruption 1: restarted from scratch" in out.stderr
+
+
+def test_an_interruption_the_job_outlived_is_reported_as_never_happened(
+    make_project, clean_environ
+):
+    import os
+    import subprocess
+    import sys
+
+    project = make_project("ok")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sagelift",
+            "-C",
+            str(project),
+            "run",
+            "--simulate-interruptions",
+            "1",
+            "--interrupt-at",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **clean_environ},
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "interruption 1 planned at 30 s never happened: the job ended after " in out.stderr
+    status = jobs.describe(project, "last")
+    assert any("never happened" in note for note in status.notes), status.notes

@@ -15,9 +15,11 @@ import os
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from sagelift.archives import Progress, ProgressLines
 from sagelift.aws import AwsSettings
 from sagelift.backends.checkpoint_location import (
     checkpoint_entries,
@@ -81,15 +83,47 @@ def upload_outputs(paths: tuple[Path, ...], output_uri: str, aws: AwsSettings) -
     return tuple(uris)
 
 
-def pack_directory(src: Path, dest: Path) -> Path:
-    """Write ``dest`` (a .tar.gz) holding the contents of ``src`` at the archive root."""
+class _Reading:
+    """A file read for the archive, reporting each chunk to ``progress``."""
+
+    def __init__(self, handle: IO[bytes], add: Callable[[int], None]) -> None:
+        self._handle = handle
+        self._add = add
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self._add(len(data))
+        return data
+
+
+def pack_directory(src: Path, dest: Path, *, progress: Progress | None = None) -> Path:
+    """Write ``dest`` (a .tar.gz) holding the contents of ``src`` at the archive root.
+
+    ``progress`` is told the bytes of file content packed so far out of the total.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     os.close(fd)
+    paths = sorted(src.rglob("*"))
+    total = sum(p.stat().st_size for p in paths if p.is_file() and not p.is_symlink())
+    done = 0
+
+    def add(amount: int) -> None:
+        nonlocal done
+        done += amount
+        if progress is not None and amount:
+            progress(done, total)
+
     try:
         with tarfile.open(tmp, "w:gz") as archive:
-            for path in sorted(src.rglob("*")):
-                archive.add(path, arcname=str(path.relative_to(src)), recursive=False)
+            for path in paths:
+                arcname = str(path.relative_to(src))
+                info = archive.gettarinfo(str(path), arcname=arcname)
+                if info.isfile():
+                    with open(path, "rb") as handle:
+                        archive.addfile(info, _Reading(handle, add))
+                else:
+                    archive.addfile(info)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -97,11 +131,39 @@ def pack_directory(src: Path, dest: Path) -> Path:
     return dest
 
 
-def pack_outputs(layout: TrainingLayout, artifacts_dir: Path) -> tuple[Path, Path]:
-    """Pack model and output data under ``artifacts_dir`` (``<output path>/<job>/output``)."""
-    model = pack_directory(layout.model_dir, artifacts_dir / "model.tar.gz")
-    output = pack_directory(layout.output_data_dir, artifacts_dir / "output.tar.gz")
-    return model, output
+def pack_outputs(
+    layout: TrainingLayout,
+    artifacts_dir: Path,
+    *,
+    emit: Callable[[str], None] | None = None,
+) -> tuple[Path, Path]:
+    """Pack model and output data under ``artifacts_dir`` (``<output path>/<job>/output``),
+    then remove the packed directories from the layout: like SageMaker, a finished job keeps
+    its model and output data once, as ``model.tar.gz`` and ``output.tar.gz``.
+
+    ``emit`` gets progress lines for outputs larger than ``archives.PROGRESS_MIN_BYTES``.
+    """
+    packed = []
+    for src, name in (
+        (layout.model_dir, "model.tar.gz"),
+        (layout.output_data_dir, "output.tar.gz"),
+    ):
+        progress = None if emit is None else ProgressLines(f"packing {name}", emit)
+        packed.append(pack_directory(src, artifacts_dir / name, progress=progress))
+    for src in (layout.model_dir, layout.output_data_dir):
+        _empty(src)
+    return packed[0], packed[1]
+
+
+def _empty(directory: Path) -> None:
+    """Remove what ``directory`` holds (the directory itself stays, as the contract has it)."""
+    if not directory.is_dir():
+        return
+    for path in directory.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def release_inputs(layout: TrainingLayout) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "analyse",
     "parse_interrupt_times",
     "progress_of",
+    "unfired",
 ]
 
 _RESUMING = re.compile(r"resum|restor|load|checkpoint", re.IGNORECASE)
@@ -45,12 +46,15 @@ def progress_of(line: str) -> int | None:
 
 @dataclass(slots=True, kw_only=True)
 class Attempt:
-    """What one run of the script did. Times are seconds since the job started."""
+    """What one run of the script did. Times are seconds on one clock (``time.time()``):
+    ``interrupted_at`` is when the simulated reclaim came (SIGTERM), ``ended`` when the script
+    had exited (after its grace period)."""
 
     index: int
     started: float
     ended: float | None = None
     interrupted: bool = False
+    interrupted_at: float | None = None
     restored_files: int = 0
     progress: list[int] = field(default_factory=list)
     last_checkpoint_write: float | None = None
@@ -73,17 +77,35 @@ class InterruptionReport:
     redone: int | None
 
 
+def _lost(before: Attempt, *, from_scratch: bool) -> float | None:
+    """Seconds of work the interruption of ``before`` cost: from the attempt's start when the
+    next attempt began from scratch (or nothing was written), else from the last checkpoint
+    written during the attempt (a restored, older one counts as the attempt's start), up to
+    the interruption. A checkpoint written in the grace period loses nothing."""
+    end = before.interrupted_at if before.interrupted_at is not None else before.ended
+    if end is None:
+        return None
+    since = before.started
+    written = before.last_checkpoint_write
+    if not from_scratch and written is not None and written > before.started:
+        since = written
+    return max(0.0, end - since)
+
+
 def analyse(attempts: Sequence[Attempt]) -> list[InterruptionReport]:
     """One report per interruption (each attempt but the last was interrupted)."""
     reports = []
     first_progress = _first(attempts[0].progress) if attempts else None
     for before, after in itertools.pairwise(attempts):
-        lost = None
-        if before.ended is not None:
-            since = before.last_checkpoint_write
-            lost = before.ended - (since if since is not None else before.started)
-        last = before.progress[-1] if before.progress else None
         resumed_at = _first(after.progress)
+        scratch = (before.checkpoint_files_at_end == 0 and after.restored_files == 0) or (
+            resumed_at is not None
+            and first_progress is not None
+            and bool(before.progress)
+            and resumed_at <= first_progress
+        )
+        lost = _lost(before, from_scratch=scratch)
+        last = before.progress[-1] if before.progress else None
         index = before.index + 1
         if before.checkpoint_files_at_end == 0 and after.restored_files == 0:
             reports.append(
@@ -132,6 +154,28 @@ def analyse(attempts: Sequence[Attempt]) -> list[InterruptionReport]:
                 )
             )
     return reports
+
+
+def unfired(plan: Sequence[float], attempts: Sequence[Attempt]) -> list[str]:
+    """A note for each planned interruption that never came because the job ended first.
+
+    ``plan[k]`` is the number of seconds into attempt ``k`` at which interruption ``k + 1`` is
+    due; ``attempts`` are the attempts that ran, the last one not interrupted.
+    """
+    if not attempts or attempts[-1].interrupted:
+        return []
+    last = attempts[-1]
+    ran = None if last.ended is None else last.ended - last.started
+    notes = []
+    for k in range(last.index, len(plan)):
+        if k > last.index or ran is None:
+            ended = "the job ended before it"
+        elif k == 0:
+            ended = f"the job ended after {ran:.1f} s"
+        else:
+            ended = f"the job ended {ran:.1f} s into attempt {k + 1}"
+        notes.append(f"interruption {k + 1} planned at {plan[k]:g} s never happened: {ended}")
+    return notes
 
 
 def _first(values: Iterable[int]) -> int | None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from sagelift import records
 from sagelift.backends import artifacts
-from sagelift.backends.interruptions import Attempt, analyse
+from sagelift.backends.interruptions import Attempt, analyse, unfired
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import BackendError, SageliftError
 from sagelift.job import JobState, JobStatus, LocalRun
@@ -121,6 +121,7 @@ class Supervisor:
                     return self._attempt_done(attempt, offset, returncode)
                 # What a spot reclaim does: SIGTERM, the grace period, then SIGKILL.
                 attempt.interrupted = True
+                attempt.interrupted_at = time.time()
                 self.save(records.advance(self.status, "Interrupted"))
                 notice = (
                     f"sagelift: simulated spot interruption {attempt.index + 1} after "
@@ -250,6 +251,7 @@ class Supervisor:
             notes.append(f"/opt/ml {launcher.opt_ml}")
         if len(self.attempts) > 1:
             notes += self.interruption_notes()
+        notes += unfired(self.run.interruptions, self.attempts)
         notes += self.checkpoint_notes
 
         status = records.advance(self.status, "Uploading")
@@ -257,7 +259,9 @@ class Supervisor:
         model: Path | str | None = None
         output: Path | str | None = None
         if state is not JobState.FAILED:
-            model, output = artifacts.pack_outputs(self.layout, self.run.artifacts_dir)
+            model, output = artifacts.pack_outputs(
+                self.layout, self.run.artifacts_dir, emit=self.log_line
+            )
             if self.run.output_uri:
                 try:
                     model, output = artifacts.upload_outputs(
@@ -283,6 +287,11 @@ class Supervisor:
                 notes=tuple(notes),
             )
         )
+
+    def log_line(self, text: str) -> None:
+        """Append a sagelift line to the job's log (what ``run`` and ``logs -f`` show)."""
+        with open(self.record_dir / records.LOG_FILE, "ab") as log_file:
+            log_file.write(f"sagelift: {text}\n".encode())
 
     def interruption_notes(self) -> list[str]:
         reports = analyse(self.attempts)

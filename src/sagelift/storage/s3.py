@@ -3,7 +3,8 @@
 Speed comes from three choices. A sync lists the prefix once (1,000 keys a call) instead of
 asking about each file. Small files (below the multipart threshold) are sent as single
 ``PutObject`` calls from a thread pool, which costs far less per file than a transfer-manager
-job; large files go through one shared transfer manager (multipart, concurrent parts).
+job; large files go up in parts, many at a time, and an interrupted large upload is continued
+by the next one instead of starting again (:mod:`sagelift.storage.multipart`).
 Comparison needs no extra call in the common case: a single-part object's ETag is the MD5 of its
 content, so size + ETag from the listing decide. Every object sagelift writes also carries its
 sha256 in the ``sha256`` user metadata, read with one HEAD only when the ETag cannot decide
@@ -18,8 +19,8 @@ puts go without it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +43,7 @@ from sagelift.storage.sync import (
     digest_bytes,
     digest_file,
     relative_under,
+    run_all,
     scan_dir,
     target_under,
 )
@@ -53,7 +55,6 @@ SHA256_META = "sha256"
 SMALL_BODY = 8 * MB
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,19 +69,6 @@ def _aws_errors() -> tuple[type[BaseException], ...]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     return (ClientError, BotoCoreError, Boto3Error, RetriesExceededError)
-
-
-def _run_all(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """``fn`` over ``items`` on ``pool``, results in input order; an error cancels the rest."""
-    futures: list[Future[R]] = [pool.submit(fn, item) for item in items]
-    try:
-        for future in as_completed(futures):
-            future.result()
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        raise
-    return [future.result() for future in futures]
 
 
 def _drop_expect_header(request: Any, **_: Any) -> None:
@@ -201,7 +189,7 @@ class S3Storage:
             return _Plan(local=local, sha256=upload.sha256 or digest_file(path).sha256)
 
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            plans = _run_all(pool, plan, uploads)
+            plans = run_all(pool, plan, uploads)
         self._send(plans, [as_uri(u.uri) for u in uploads], progress)
 
     def download_file(
@@ -303,7 +291,7 @@ class S3Storage:
             return _Plan(local=local, sha256=digests.sha256)
 
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            todo = [p for p in _run_all(pool, plan, files) if p is not None]
+            todo = [p for p in run_all(pool, plan, files) if p is not None]
         self._send(todo, [parsed.child(p.local.rel) for p in todo], progress)
         return SyncReport(
             files_sent=len(todo),
@@ -329,30 +317,26 @@ class S3Storage:
             if large:
                 pending = pool.submit(self._send_large, large, meter)
             try:
-                _run_all(pool, put_small, small)
+                run_all(pool, put_small, small)
             finally:
                 if large:
                     pending.result()
 
     def _send_large(self, items: Sequence[tuple[_Plan, StorageURI]], meter: Meter) -> None:
-        from boto3.s3.transfer import ProgressCallbackInvoker, create_transfer_manager
+        from sagelift.storage.multipart import LargeFile, upload_large
 
-        with create_transfer_manager(self.client, self._transfer_config()) as manager:
-            futures = [
-                (
-                    uri,
-                    manager.upload(
-                        str(plan.local.path),
-                        uri.bucket,
-                        uri.key,
-                        extra_args={"Metadata": {SHA256_META: plan.sha256}},
-                        subscribers=[ProgressCallbackInvoker(meter.add)],
-                    ),
-                )
-                for plan, uri in items
-            ]
-            for uri, future in futures:
-                self._call("s3:PutObject", uri, future.result)
+        files = [
+            LargeFile(path=plan.local.path, uri=uri, size=plan.local.size, sha256=plan.sha256)
+            for plan, uri in items
+        ]
+        upload_large(
+            self.client,
+            files,
+            chunksize=self._chunksize,
+            concurrency=self._concurrency,
+            meter=meter,
+            call=self._call,
+        )
 
     def sync_down(
         self, prefix: StorageURI | str, local_dir: Path, *, progress: Progress | None = None
@@ -366,7 +350,7 @@ class S3Storage:
             return not self._matches(info, info.size, digest_file(target))
 
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            flags = _run_all(pool, needed, objects)
+            flags = run_all(pool, needed, objects)
             todo = [info for info, need in zip(objects, flags, strict=True) if need]
             meter = Meter(progress, sum(info.size for info in todo))
 
@@ -391,7 +375,7 @@ class S3Storage:
                     handle.write(data)
                 meter.add(len(data))
 
-            _run_all(pool, fetch, todo)
+            run_all(pool, fetch, todo)
         return SyncReport(
             files_sent=len(todo),
             bytes_sent=sum(info.size for info in todo),

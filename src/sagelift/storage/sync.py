@@ -6,11 +6,12 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from sagelift.errors import StorageError
 from sagelift.storage.base import Progress
@@ -23,11 +24,28 @@ __all__ = [
     "digest_bytes",
     "digest_file",
     "relative_under",
+    "run_all",
     "scan_dir",
     "target_under",
 ]
 
 CHUNK = 1024 * 1024
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def run_all(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``fn`` over ``items`` on ``pool``, results in input order; an error cancels the rest."""
+    futures: list[Future[R]] = [pool.submit(fn, item) for item in items]
+    try:
+        for future in as_completed(futures):
+            future.result()
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return [future.result() for future in futures]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

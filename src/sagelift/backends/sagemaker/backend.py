@@ -60,6 +60,7 @@ from sagelift.pricing import (
     check_max_cost,
     describe_estimate,
     estimate,
+    format_usd,
     load_prices,
 )
 from sagelift.provenance import git_state
@@ -471,7 +472,9 @@ def with_bill(status: JobStatus, cloud: CloudJob | None) -> JobStatus:
     if charge.savings_percent is not None and cloud.spot:
         notes.append(f"managed spot savings: {charge.savings_percent:.1f} %")
     if charge.cost is not None:
-        notes.append(f"cost: ${charge.cost:,.2f} ({count} × billable {status.billable_seconds} s)")
+        notes.append(
+            f"cost: {format_usd(charge.cost)} ({count} × billable {status.billable_seconds} s)"
+        )
     return replace(status, cost_usd=charge.cost, notes=tuple(notes))
 
 
@@ -485,19 +488,24 @@ def spot_max_wait(spec: JobSpec) -> int:
 
 def cost_estimate(spec: JobSpec, region: str) -> CostEstimate:
     """Price × expected runtime × count; the expected runtime is the last completed run of the
-    same experiment (base job name) when there is one, else the max runtime."""
+    same experiment (base job name) when there is one, else the max runtime. The estimate names
+    which (``CostEstimate.basis``)."""
+    previous = _previous_run(spec)
     return estimate(
         instance_type=spec.instance_type,
         count=spec.instance_count,
         region=region,
         max_runtime=spec.max_runtime,
-        expected_seconds=_previous_duration(spec),
+        expected_seconds=None if previous is None else previous[1],
         spot=spec.spot,
         prices=load_prices(),
+        base_job_name=spec.base_job_name,
+        previous_job=None if previous is None else previous[0],
     )
 
 
-def _previous_duration(spec: JobSpec) -> int | None:
+def _previous_run(spec: JobSpec) -> tuple[str, int] | None:
+    """The name and duration (s) of the newest completed run of the spec's base job name."""
     for record_dir in records.list_records(spec.project_dir):
         if not record_dir.name.startswith(spec.base_job_name + "-"):
             continue
@@ -506,5 +514,5 @@ def _previous_duration(spec: JobSpec) -> int | None:
         except (OSError, ValueError, KeyError):
             continue
         if status.state is JobState.COMPLETED and status.duration:
-            return int(status.duration)
+            return record_dir.name, max(1, round(status.duration))
     return None
