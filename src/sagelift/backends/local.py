@@ -130,14 +130,17 @@ class LocalBackend:
         self.host = HostJobs(self.name)
 
     def submit(self, job: PreparedJob) -> JobHandle:
-        python = ensure_environment(job.spec)
-        overlays = overlay_channels(job.spec)
+        with self.host.submission(job):
+            python = ensure_environment(job.spec)
+            overlays = overlay_channels(job.spec)
 
-        def command(job: PreparedJob, layout: TrainingLayout, status_file: Path) -> list[str]:
-            return _launcher_argv(job.spec, layout, status_file, python, overlays)
+            def command(job: PreparedJob, layout: TrainingLayout, status_file: Path) -> list[str]:
+                return _launcher_argv(job.spec, layout, status_file, python, overlays)
 
-        records.update_record(job.record_dir, code_digest=code_digest_of(job.spec))
-        return self.host.submit(job, command=command, overlays=overlays, env=job.spec.environment)
+            records.update_record(job.record_dir, code_digest=code_digest_of(job.spec))
+            return self.host.submit(
+                job, command=command, overlays=overlays, env=job.spec.environment
+            )
 
     def describe(self, handle: JobHandle) -> JobStatus:
         return self.host.describe(handle)
