@@ -23,7 +23,8 @@ from sagelift.backends.base import (
     JobStatus,
     PreparedJob,
 )
-from sagelift.backends.sagemaker.client import TrainingJobs
+from sagelift.backends.lifecycle import SUBMITTER_PID, read_holder, write_holder
+from sagelift.backends.sagemaker.client import TrainingJobs, status_from_description
 from sagelift.backends.sagemaker.images import (
     planned_image_uri,
     publish_image,
@@ -45,7 +46,7 @@ from sagelift.backends.sagemaker.validation import (
     validate_request,
 )
 from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
-from sagelift.errors import SpecError, UnsupportedFeature
+from sagelift.errors import JobNotFound, SpecError, UnsupportedFeature
 from sagelift.job import ChannelInput, CloudJob
 from sagelift.pricing import (
     CostEstimate,
@@ -310,24 +311,25 @@ class SageMakerBackend:
         channels = shipper.ship_channels(feed.spec, storage=storage, root_uri=resources.root_uri)
         request = self._request(job, resources, image_uri, code, channels, tags)
         validate_request(request)
-        arn = TrainingJobs(aws).create(request)
-        log.info("created training job %s", arn)
-
+        # The job is recorded (without its ARN) before it is created: a submission killed
+        # between the two still leaves a record, and describe finds the job by its name.
+        cloud = CloudJob(
+            arn=None,
+            region=resources.region,
+            account=resources.account,
+            aws=aws,
+            request=request,
+            hourly_price=cost.hourly,
+            data_sources=feed.record(),
+        )
+        write_holder(job.record_dir / SUBMITTER_PID)
         records.update_record(
             job.record_dir,
             image_uri=image_uri,
             image_digest=image_digest,
             code_digest=code.digest,
             inputs=input_record(channels),
-            cloud=CloudJob(
-                arn=arn,
-                region=resources.region,
-                account=resources.account,
-                aws=aws,
-                request=request,
-                hourly_price=cost.hourly,
-                data_sources=feed.record(),
-            ),
+            cloud=cloud,
         )
         records.write_status(
             job.record_dir,
@@ -339,6 +341,9 @@ class SageMakerBackend:
                 created_at=job.created_at,
             ),
         )
+        arn = TrainingJobs(aws).create(request)
+        log.info("created training job %s", arn)
+        records.update_record(job.record_dir, cloud=replace(cloud, arn=arn))
         return JobHandle(backend=self.name, name=job.name, record_dir=job.record_dir)
 
     def _jobs(self, handle: JobHandle) -> TrainingJobs:
@@ -352,9 +357,40 @@ class SageMakerBackend:
         return TrainingJobs(self._aws(record.cloud.aws, record.cloud.region))
 
     def describe(self, handle: JobHandle) -> JobStatus:
-        """The job as SageMaker reports it now; the record's status.json is refreshed."""
-        status = with_bill(
-            self._jobs(handle).describe(handle.name), records.read_record(handle.record_dir).cloud
+        """The job as SageMaker reports it now; the record's status.json is refreshed.
+
+        A record without an ARN is of a submission that was cut short around
+        CreateTrainingJob: the job is looked up by its name (and its ARN recorded); when
+        SageMaker has none and the submitting process is gone, the job is Failed.
+        """
+        record = records.read_record(handle.record_dir)
+        cloud = record.cloud
+        if cloud is not None and cloud.arn is None:
+            try:
+                description = self._jobs(handle).describe_raw(handle.name)
+            except JobNotFound:
+                return self._never_created(handle)
+            cloud = replace(cloud, arn=description.get("TrainingJobArn"))
+            records.update_record(handle.record_dir, cloud=cloud)
+            status = status_from_description(description)
+        else:
+            status = self._jobs(handle).describe(handle.name)
+        status = with_bill(status, cloud)
+        records.write_status(handle.record_dir, status)
+        return status
+
+    def _never_created(self, handle: JobHandle) -> JobStatus:
+        status = records.read_status(handle.record_dir)
+        submitter = read_holder(handle.record_dir / SUBMITTER_PID)
+        if status.state.is_terminal or (submitter is not None and submitter.alive):
+            return status
+        status = records.advance(
+            status,
+            "Failed",
+            state=JobState.FAILED,
+            failure_reason="submission interrupted before CreateTrainingJob: SageMaker has no "
+            f"job {handle.name}; nothing ran",
+            ended_at=records.now(),
         )
         records.write_status(handle.record_dir, status)
         return status
