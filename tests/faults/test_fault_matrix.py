@@ -171,9 +171,7 @@ def test_fault_matrix(
     assert leftovers == [], leftovers
     assert project_digest(project) == before
     # The stop request and the pids of this job do not hinder the next one.
-    again = jobs.run(
-        jobs.load_spec(project, environ=clean_environ, environment={"MODEL_MB": "0"})
-    )
+    again = jobs.run(jobs.load_spec(project, environ=clean_environ, environment={"MODEL_MB": "0"}))
     assert again.status.state is JobState.COMPLETED, again.status.failure_reason
 
 
@@ -188,9 +186,11 @@ def _reach(
     """Return once the job is in ``phase``."""
     if phase == "staging":
         wait_until(
-            lambda: (s := status_of(record)) is not None
-            and s.secondary_status == "Starting"
-            and (record / "opt-ml" / "code").is_dir(),
+            lambda: (
+                (s := status_of(record)) is not None
+                and s.secondary_status == "Starting"
+                and (record / "opt-ml" / "code").is_dir()
+            ),
             30,
             "staging",
         )

@@ -51,8 +51,10 @@ def test_a_full_output_disk_is_an_infrastructure_failure_that_says_where_the_mod
     status = jobs.describe(project, "full-disk")
     assert status.state is JobState.FAILED
     reason = status.failure_reason or ""
-    assert reason.startswith("InfrastructureError: no space left on device while packing "
-                             f"model.tar.gz at {tiny_disk / 'full-disk' / 'output'}"), reason
+    assert reason.startswith(
+        "InfrastructureError: no space left on device while packing "
+        f"model.tar.gz at {tiny_disk / 'full-disk' / 'output'}"
+    ), reason
     kept = project / ".sagelift" / "jobs" / "full-disk" / "opt-ml" / "model"
     assert f"the model directory is kept at {kept}" in reason
     assert (kept / "weights.bin").stat().st_size == 3 << 20

@@ -98,6 +98,10 @@ class HostJobs:
                 hint="free disk space or check permissions of the project's .sagelift directory",
             ) from exc
         except BaseException as exc:
+            if read_holder(record / SUPERVISOR_PID) is not None:
+                # Interrupted as the supervisor was being started: it stops the job.
+                self.stop(job_handle(job, self.backend))
+                raise
             signal_name = getattr(exc, "signal_name", None)
             if signal_name is None and isinstance(exc, KeyboardInterrupt):
                 signal_name = "SIGINT"
@@ -140,7 +144,7 @@ class HostJobs:
         finally:
             if lock is not None:
                 lock.close()
-        return JobHandle(backend=self.backend, name=job.name, record_dir=job.record_dir)
+        return job_handle(job, self.backend)
 
     def _start(
         self,
@@ -307,6 +311,10 @@ class HostJobs:
                 os.kill(supervisor.pid, signal.SIGTERM)
 
 
+def job_handle(job: PreparedJob, backend: str) -> JobHandle:
+    return JobHandle(backend=backend, name=job.name, record_dir=job.record_dir)
+
+
 def start_supervisor(record: Path, *, pass_fds: tuple[int, ...] = ()) -> None:
     """Start the detached supervisor of the job whose record (with its ``run``) is ``record``.
 
@@ -381,9 +389,7 @@ def _output_locations(output_path: str, job_name: str, record: Path) -> tuple[Pa
     return Path(output_path) / job_name / "output", None
 
 
-def _abandon(
-    record: Path, state: JobState, reason: str, *, keep_layout: bool = False
-) -> JobStatus:
+def _abandon(record: Path, state: JobState, reason: str, *, keep_layout: bool = False) -> JobStatus:
     """Record that the job ended as ``state`` for ``reason`` without its supervisor finishing
     it, and remove what it left: the staged layout (with ``keep_layout``, only its data: the
     model directory stays), the record's tmp dir, partial archives. Returns the new status."""

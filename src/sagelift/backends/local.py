@@ -119,9 +119,7 @@ class LocalBackend:
                 hint="set opt_ml = 'auto' (paths then point into .sagelift/jobs/<job>/opt-ml) "
                 "or run as root on Linux",
             )
-        check_host_resources(
-            spec, command_on_host=True, overlaid=overlay_channels(spec).values()
-        )
+        check_host_resources(spec, command_on_host=True, overlaid=overlay_channels(spec).values())
 
     def preflight(self, job: PreparedJob) -> None:
         """Nothing beyond ``check``: a local job needs no remote resources."""

@@ -475,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, supervisor.on_signal)
     signal.signal(signal.SIGINT, supervisor.on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if (record_dir / STOP_REQUEST).exists():
+        # Asked before the handlers were in place (a SIGTERM then was ignored).
+        supervisor.stop_requested.set()
     if list(supervisor.run.launcher[:3]) == LAUNCHER_PREFIX:
         # Not for a container engine: its helpers (conmon, the rootless pause process) must
         # not become ours to kill.
