@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ __all__ = [
     "Holder",
     "describe_os_error",
     "end_job_processes",
+    "holder_of",
     "job_processes",
     "read_holder",
     "remove_partial_artifacts",
@@ -141,15 +141,9 @@ def remove_partial_artifacts(directory: Path) -> None:
             path.unlink()
 
 
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def describe_os_error(exc: OSError, doing: str) -> str:
     """A failure reason for an OS error met while ``doing`` something, e.g. ``"no space left on
     device while packing model.tar.gz at /out/job/output"``."""
-    what = exc.strerror or str(exc)
-    if exc.errno == errno.ENOSPC:
-        what = "no space left on device"
+    what = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
     where = f" ({exc.filename})" if exc.filename else ""
-    return f"{what.lower() if exc.errno == errno.ENOSPC else what} while {doing}{where}"
+    return f"{what} while {doing}{where}"
