@@ -18,6 +18,7 @@ __all__ = [
     "EndpointUnreachable",
     "ImageError",
     "InfrastructureError",
+    "Interrupted",
     "JobFailed",
     "JobNotFound",
     "JobVanished",
@@ -144,3 +145,13 @@ class JobFailed(SageliftError):
         super().__init__(message, hint=hint)
         self.job_name = job_name
         self.reason = reason
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal asked sagelift's own process to stop (SIGINT, SIGTERM, SIGHUP): raised where
+    Ctrl-C would raise KeyboardInterrupt, so the same clean-up runs; ``signum`` says which."""
+
+    def __init__(self, signum: int, name: str) -> None:
+        super().__init__(name)
+        self.signum = signum
+        self.signal_name = name

@@ -223,12 +223,12 @@ def submit(
                 environment = {**tracking_env, **spec.environment}
                 job = replace(job, spec=replace(spec, environment=environment))
         handle = backend.submit(job)
-    except SageliftError:
-        # A backend raises only before the job has started: leave nothing behind.
-        shutil.rmtree(record_dir, ignore_errors=True)
-        for parent in (record_dir.parent, record_dir.parent.parent):
-            with contextlib.suppress(OSError):
-                parent.rmdir()  # only when empty: .sagelift/jobs, then .sagelift
+    except BaseException as exc:
+        # A backend raises a SageliftError only before the job has started: leave nothing
+        # behind. Interrupted, it has recorded how the job ended once the job had a status;
+        # before that the record was never visible, and goes.
+        if isinstance(exc, SageliftError) or not records.has_status(record_dir):
+            _remove_record(record_dir)
         raise
     if (record_dir / TRACKING_FILE).exists():
         from sagelift.tracking import session
@@ -247,6 +247,13 @@ def warn_secret_hyperparameters(spec: JobSpec) -> tuple[str, ...]:
     if names:
         log.warning("%s", secrets_notice(names, remote=not spec.is_local))
     return names
+
+
+def _remove_record(record_dir: Path) -> None:
+    shutil.rmtree(record_dir, ignore_errors=True)
+    for parent in (record_dir.parent, record_dir.parent.parent):
+        with contextlib.suppress(OSError):
+            parent.rmdir()  # only when empty: .sagelift/jobs, then .sagelift
 
 
 def handle_for(project_dir: Path, name: str) -> JobHandle:

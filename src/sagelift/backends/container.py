@@ -220,6 +220,10 @@ class ContainerBackend:
     def submit(self, job: PreparedJob) -> JobHandle:
         """Make the image ready (build or pull when missing), record it, then run the
         container under a supervisor on this machine."""
+        with self.host.submission(job):
+            return self._submit(job)
+
+    def _submit(self, job: PreparedJob) -> JobHandle:
         from sagelift.images.service import container_cli_for, local_image
 
         cli = container_cli_for(job.settings.image)

@@ -5,12 +5,22 @@ supervisor's plan (a :class:`~sagelift.job.LocalRun`) and starts the supervisor
 (:mod:`sagelift.backends.supervisor`) in its own session; it then answers describe / logs /
 watch / stop from the record. A backend composes it with the command the supervisor runs: the
 launcher on this machine, or a container runner.
+
+A job's record is always true, whatever happens to sagelift's own processes. The submission
+(``submission``: from before the first slow step to the supervisor's start) writes the
+submitting process's pid file and a ``Starting`` status; interrupted (Ctrl-C, SIGTERM, SIGHUP
+raise KeyboardInterrupt there) it marks the job Stopped and removes the staged copy; killed
+outright, ``describe`` finds the submitter gone before any supervisor started and marks the job
+Failed. A supervisor that is gone likewise makes the job Failed, and whatever of the job still
+runs (any process whose environment names the job) is ended then.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,10 +32,20 @@ from pathlib import Path
 from sagelift import records
 from sagelift.backends.base import LineSink, StatusSink
 from sagelift.backends.checkpoint_location import LocationLock, lock_location
+from sagelift.backends.lifecycle import (
+    STOP_REQUEST,
+    SUBMITTER_PID,
+    SUPERVISOR_PID,
+    describe_os_error,
+    end_job_processes,
+    read_holder,
+    remove_partial_artifacts,
+    write_holder,
+)
 from sagelift.backends.loglines import LineSplitter
 from sagelift.backends.staging import stage_layout
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
-from sagelift.errors import BackendError
+from sagelift.errors import BackendError, InfrastructureError, SageliftError
 from sagelift.job import JobHandle, JobState, JobStatus, LocalRun, PreparedJob
 from sagelift.private_files import open_private
 from sagelift.spec import is_remote_uri
@@ -47,6 +67,56 @@ class HostJobs:
 
     def __init__(self, backend: str) -> None:
         self.backend = backend
+
+    @contextlib.contextmanager
+    def submission(self, job: PreparedJob) -> Iterator[None]:
+        """Hold ``job`` while it is being submitted: the job shows as ``Starting`` (with the
+        submitting process's pid, for ``describe``), an OS error becomes an
+        InfrastructureError (``jobs.submit`` then removes the record), and an interrupt
+        (KeyboardInterrupt and the like) leaves the job Stopped with the reason and without its
+        staged copy, then goes on."""
+        record = job.record_dir
+        if (record / SUBMITTER_PID).exists():
+            yield  # nested: the outer submission holds the job
+            return
+        write_holder(record / SUBMITTER_PID)
+        (record / records.LOG_FILE).touch()
+        records.write_status(
+            record,
+            JobStatus(
+                name=job.name,
+                backend=self.backend,
+                state=JobState.IN_PROGRESS,
+                secondary_status="Starting",
+                created_at=job.created_at,
+                transitions=(("Starting", job.created_at),),
+            ),
+        )
+        try:
+            yield
+        except SageliftError:
+            raise
+        except OSError as exc:
+            raise InfrastructureError(
+                f"submitting {job.name} failed: {describe_os_error(exc, 'staging the job')}",
+                hint="free disk space or check permissions of the project's .sagelift directory",
+            ) from exc
+        except BaseException as exc:
+            if read_holder(record / SUPERVISOR_PID) is not None:
+                # Interrupted as the supervisor was being started: it stops the job.
+                self.stop(job_handle(job, self.backend))
+                raise
+            signal_name = getattr(exc, "signal_name", None)
+            if signal_name is None and isinstance(exc, KeyboardInterrupt):
+                signal_name = "SIGINT"
+            if signal_name is not None:
+                state = JobState.STOPPED
+                reason = f"submission interrupted by {signal_name} while staging; nothing ran"
+            else:
+                state = JobState.FAILED
+                reason = f"InternalError: submission failed while staging: {exc!r}"
+            _abandon(record, state, reason)
+            raise
 
     def submit(
         self,
@@ -78,9 +148,21 @@ class HostJobs:
         finally:
             if lock is not None:
                 lock.close()
-        return JobHandle(backend=self.backend, name=job.name, record_dir=job.record_dir)
+        return job_handle(job, self.backend)
 
     def _start(
+        self,
+        job: PreparedJob,
+        command: LauncherCommand,
+        overlays: Mapping[str, Path],
+        env: Mapping[str, str],
+        checkpoint_path: str | None,
+        lock: LocationLock | None,
+    ) -> None:
+        with self.submission(job):
+            self._stage(job, command, overlays, env, checkpoint_path, lock)
+
+    def _stage(
         self,
         job: PreparedJob,
         command: LauncherCommand,
@@ -95,16 +177,8 @@ class HostJobs:
         # The config files name container paths, as SageMaker's do, whether or not this machine
         # can show the layout on /opt/ml; the SM_* variables follow where it really is.
         view = TrainingLayout(CONTAINER_ROOT)
-        status = JobStatus(
-            name=job.name,
-            backend=self.backend,
-            state=JobState.IN_PROGRESS,
-            secondary_status="Starting",
-            created_at=job.created_at,
-            transitions=(("Starting", job.created_at),),
-        )
-        records.write_status(record, status)
         stage_layout(spec, job, layout, view, skip=set(overlays))
+        status = records.read_status(record)
         records.write_status(record, records.advance(status, "Downloading"))
 
         launcher_status = record / LAUNCHER_STATUS
@@ -127,24 +201,50 @@ class HostJobs:
             aws=job.settings.aws,
         )
         records.update_record(record, run=run)
+        if (record / STOP_REQUEST).exists():
+            _abandon(record, JobState.STOPPED, "stopped while staging; nothing ran")
+            return
         start_supervisor(record, pass_fds=() if lock is None else (lock.fd,))
 
     def describe(self, handle: JobHandle) -> JobStatus:
-        status = records.read_status(handle.record_dir)
-        if status.state.is_terminal or _supervisor_alive(handle.record_dir):
+        """The job's status; a job whose holder (its supervisor, or before that the process
+        submitting it) is gone is Failed, and that is recorded: what is left of it is ended
+        and removed (the staged copy; the model directory stays)."""
+        record = handle.record_dir
+        status = records.read_status(record)
+        if status.state.is_terminal:
+            return status
+        supervisor = read_holder(record / SUPERVISOR_PID)
+        if supervisor is None:
+            submitter = read_holder(record / SUBMITTER_PID)
+            if submitter is None or submitter.alive:
+                return status
+            # The submitter starts the supervisor (and writes its pid file) before it ends.
+            supervisor = read_holder(record / SUPERVISOR_PID)
+            if supervisor is None:
+                status = records.read_status(record)
+                if status.state.is_terminal:
+                    return status
+                return _abandon(
+                    record,
+                    JobState.FAILED,
+                    f"submission interrupted during staging: the sagelift process that was "
+                    f"staging the job (pid {submitter.pid}) is gone",
+                )
+        if supervisor.alive:
             return status
         # Re-read: the supervisor may have finished between the two reads.
-        status = records.read_status(handle.record_dir)
-        if status.state.is_terminal or not (handle.record_dir / "supervisor.pid").exists():
+        status = records.read_status(record)
+        if status.state.is_terminal:
             return status
-        return records.advance(
-            status,
-            "Failed",
-            state=JobState.FAILED,
-            failure_reason="InternalError: the job's supervisor process is gone "
-            "(machine restarted or process killed)",
-            ended_at=records.now(),
+        ended = end_job_processes(handle.name)
+        reason = (
+            f"InfrastructureError: the job's supervisor (pid {supervisor.pid}) is gone "
+            "(process killed or machine restarted)"
         )
+        if ended:
+            reason += f"; {ended} processes of the job still running were ended"
+        return _abandon(record, JobState.FAILED, reason, keep_layout=True)
 
     def logs(
         self, handle: JobHandle, *, follow: bool = False, on_status: StatusSink | None = None
@@ -217,18 +317,17 @@ class HostJobs:
             time.sleep(POLL_SECONDS)
 
     def stop(self, handle: JobHandle) -> None:
-        pid = _supervisor_pid(handle.record_dir)
-        deadline = time.monotonic() + 5
-        while pid is None and time.monotonic() < deadline:
-            # Just submitted: the supervisor has not written its pid yet.
-            time.sleep(POLL_SECONDS)
-            pid = _supervisor_pid(handle.record_dir)
-        if pid is None:
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
+        """Ask the supervisor to stop the job; a job still being staged is stopped by its
+        submitter before it starts (or by its supervisor as it starts): returns at once."""
+        (handle.record_dir / STOP_REQUEST).touch()
+        supervisor = read_holder(handle.record_dir / SUPERVISOR_PID)
+        if supervisor is not None and supervisor.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(supervisor.pid, signal.SIGTERM)
+
+
+def job_handle(job: PreparedJob, backend: str) -> JobHandle:
+    return JobHandle(backend=backend, name=job.name, record_dir=job.record_dir)
 
 
 def start_supervisor(record: Path, *, pass_fds: tuple[int, ...] = ()) -> None:
@@ -248,7 +347,7 @@ def start_supervisor(record: Path, *, pass_fds: tuple[int, ...] = ()) -> None:
             return
         errors = open_private(record / SUPERVISOR_LOG)
         try:
-            subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "sagelift.backends.supervisor", str(record)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -259,6 +358,7 @@ def start_supervisor(record: Path, *, pass_fds: tuple[int, ...] = ()) -> None:
             )
         finally:
             os.close(errors)
+        write_holder(record / SUPERVISOR_PID, process.pid)
     except OSError as exc:
         raise BackendError(
             f"could not start the job's supervisor: {exc}", hint="check that Python can run"
@@ -278,7 +378,13 @@ def _fork_supervisor(record: Path) -> None:
     code = 1  # pragma: no cover - below runs in the forked processes only
     try:
         os.setsid()
-        if os.fork():
+        # Until the supervisor has its handlers, a stop is the STOP_REQUEST file it reads.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        if child := os.fork():
+            # The pid file exists before the submitter goes on: describe never sees a job
+            # with neither a submitter nor a supervisor while one is starting.
+            write_holder(record / SUPERVISOR_PID, child)
             os._exit(0)
         devnull = os.open(os.devnull, os.O_RDWR)
         errors = open_private(record / SUPERVISOR_LOG)
@@ -303,22 +409,29 @@ def _output_locations(output_path: str, job_name: str, record: Path) -> tuple[Pa
     return Path(output_path) / job_name / "output", None
 
 
-def _supervisor_pid(record_dir: Path) -> int | None:
-    try:
-        return int((record_dir / "supervisor.pid").read_text())
-    except (OSError, ValueError):
-        return None
+def _abandon(record: Path, state: JobState, reason: str, *, keep_layout: bool = False) -> JobStatus:
+    """Record that the job ended as ``state`` for ``reason`` without its supervisor finishing
+    it, and remove what it left: the staged layout (with ``keep_layout``, only its data: the
+    model directory stays), the record's tmp dir, partial archives. Returns the new status."""
+    run = records.read_record(record).run
+    layout = TrainingLayout(record / LAYOUT_DIR)
+    if keep_layout:
+        from sagelift.backends.artifacts import release_inputs
 
-
-def _supervisor_alive(record_dir: Path) -> bool:
-    pid = _supervisor_pid(record_dir)
-    if pid is None:
-        # Not written yet: the supervisor is starting.
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        release_inputs(layout)
+    else:
+        shutil.rmtree(layout.root, ignore_errors=True)
+    shutil.rmtree(record / "tmp", ignore_errors=True)
+    if run is not None:
+        remove_partial_artifacts(run.artifacts_dir)
+    status = records.read_status(record)
+    status = records.advance(
+        status,
+        state.value,
+        state=state,
+        failure_reason=reason,
+        ended_at=records.now(),
+    )
+    with contextlib.suppress(OSError):
+        records.write_status(record, status)
+    return status

@@ -119,9 +119,7 @@ class LocalBackend:
                 hint="set opt_ml = 'auto' (paths then point into .sagelift/jobs/<job>/opt-ml) "
                 "or run as root on Linux",
             )
-        check_host_resources(
-            spec, command_on_host=True, overlaid=overlay_channels(spec).values()
-        )
+        check_host_resources(spec, command_on_host=True, overlaid=overlay_channels(spec).values())
 
     def preflight(self, job: PreparedJob) -> None:
         """Nothing beyond ``check``: a local job needs no remote resources."""
@@ -130,14 +128,17 @@ class LocalBackend:
         self.host = HostJobs(self.name)
 
     def submit(self, job: PreparedJob) -> JobHandle:
-        python = ensure_environment(job.spec)
-        overlays = overlay_channels(job.spec)
+        with self.host.submission(job):
+            python = ensure_environment(job.spec)
+            overlays = overlay_channels(job.spec)
 
-        def command(job: PreparedJob, layout: TrainingLayout, status_file: Path) -> list[str]:
-            return _launcher_argv(job.spec, layout, status_file, python, overlays)
+            def command(job: PreparedJob, layout: TrainingLayout, status_file: Path) -> list[str]:
+                return _launcher_argv(job.spec, layout, status_file, python, overlays)
 
-        records.update_record(job.record_dir, code_digest=code_digest_of(job.spec))
-        return self.host.submit(job, command=command, overlays=overlays, env=job.spec.environment)
+            records.update_record(job.record_dir, code_digest=code_digest_of(job.spec))
+            return self.host.submit(
+                job, command=command, overlays=overlays, env=job.spec.environment
+            )
 
     def describe(self, handle: JobHandle) -> JobStatus:
         return self.host.describe(handle)

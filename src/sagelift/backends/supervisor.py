@@ -5,11 +5,20 @@ It runs detached from the terminal (its own session), so a job outlives ``sageli
 output to the log, syncs checkpoints out while the job runs, packs ``model.tar.gz`` and
 ``output.tar.gz`` at the end, and keeps ``status.json`` current. SIGTERM asks it to stop the job:
 it forwards the signal to the launcher, which gives the script its grace period.
+
+Nothing of the job outlives the supervisor: the launcher is started with ``PR_SET_PDEATHSIG``
+(SIGTERM when the supervisor dies, which the launcher passes on to the training process group
+with its grace), and the supervisor of a sagelift launcher is a child subreaper, so the
+training processes of a launcher that was killed are adopted here and killed once it is gone.
+Failures of its own (a full disk while packing, a launcher or container engine that ended
+without saying how the job ended) are reported as ``InfrastructureError: ...``, not as the
+script's failure.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -27,10 +36,18 @@ from typing import Any
 from sagelift import records
 from sagelift.backends import artifacts
 from sagelift.backends.interruptions import Attempt, analyse, unfired
+from sagelift.backends.lifecycle import (
+    STOP_REQUEST,
+    SUPERVISOR_PID,
+    describe_os_error,
+    remove_partial_artifacts,
+    write_holder,
+)
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import BackendError, SageliftError
 from sagelift.job import JobState, JobStatus, LocalRun
-from sagelift.private_files import open_private, write_private_text
+from sagelift.private_files import open_private
+from sagelift.runtime.processes import become_subreaper, die_with_parent, kill_adopted
 from sagelift.runtime.status import read_status as read_launch_status
 from sagelift.spec import is_remote_uri
 
@@ -68,6 +85,12 @@ class Supervisor:
         #: these can have been deleted by the job, so only these may go at the location.
         self.held_checkpoints: set[str] = set()
         self.checkpoint_notes: list[str] = []
+        #: What the supervisor is doing, for the failure reason of an OS error.
+        self.doing = "starting the job"
+        #: Set when this process adopts the orphans of a launcher that dies (see ``main``).
+        self.adopts = False
+        if (record_dir / STOP_REQUEST).exists():
+            self.stop_requested.set()
 
     def save(self, status: JobStatus) -> None:
         with self.lock:
@@ -161,6 +184,9 @@ class Supervisor:
 
     def _attempt_done(self, attempt: Attempt, offset: int, returncode: int) -> int:
         log_path = self.record_dir / records.LOG_FILE
+        if self.adopts and (count := kill_adopted(-1)):
+            # The launcher died without ending the training processes it started.
+            log.warning("killed %d processes the job's launcher left behind", count)
         self.sync_checkpoints()
         attempt.ended = time.time()
         attempt.checkpoint_files_at_end = _count_files(self.layout.checkpoint_dir)
@@ -243,7 +269,7 @@ class Supervisor:
             state, secondary = JobState.FAILED, "Failed"
         reason = None
         if state is JobState.FAILED:
-            reason = _failure_reason(self.layout, returncode)
+            reason = _failure_reason(self.layout, returncode, launched=launcher is not None)
         elif secondary == "MaxRuntimeExceeded":
             reason = f"Training job exceeded MaxRuntimeInSeconds ({self.run.max_runtime} s)"
         notes = list(self.status.notes)
@@ -259,10 +285,14 @@ class Supervisor:
         model: Path | str | None = None
         output: Path | str | None = None
         if state is not JobState.FAILED:
-            model, output = artifacts.pack_outputs(
-                self.layout, self.run.artifacts_dir, emit=self.log_line
-            )
-            if self.run.output_uri:
+            try:
+                model, output = self.pack()
+            except OSError as exc:
+                model = output = None
+                state, secondary = JobState.FAILED, "Failed"
+                reason = self.os_failure(exc)
+            if self.run.output_uri and model is not None and output is not None:
+                self.doing = f"uploading the job's artifacts to {self.run.output_uri}"
                 try:
                     model, output = artifacts.upload_outputs(
                         (model, output),
@@ -272,7 +302,11 @@ class Supervisor:
                 except SageliftError as exc:
                     model = output = None
                     state, secondary = JobState.FAILED, "Failed"
-                    reason = f"ClientError: uploading the job's artifacts failed: {exc.message}"
+                    reason = f"InfrastructureError: {self.doing} failed: {exc.message}"
+                except OSError as exc:
+                    model = output = None
+                    state, secondary = JobState.FAILED, "Failed"
+                    reason = self.os_failure(exc)
         artifacts.release_inputs(self.layout)
         self.save(
             records.advance(
@@ -292,6 +326,31 @@ class Supervisor:
         """Append a sagelift line to the job's log (what ``run`` and ``logs -f`` show)."""
         with open(self.record_dir / records.LOG_FILE, "ab") as log_file:
             log_file.write(f"sagelift: {text}\n".encode())
+
+    def pack(self) -> tuple[Path, Path]:
+        """Pack model and output data; a failure leaves no partial archive behind."""
+        target = self.run.artifacts_dir
+        self.doing = f"packing model.tar.gz at {target}"
+        try:
+            return artifacts.pack_outputs(self.layout, target, emit=self.log_line)
+        except OSError:
+            if (target / "model.tar.gz").is_file():
+                self.doing = f"packing output.tar.gz at {target}"
+            remove_partial_artifacts(target)
+            raise
+
+    def os_failure(self, exc: OSError) -> str:
+        """The failure reason of an OS error met while ``doing`` something: what it was, where,
+        and where the trained model was kept. Frees what it can first (staged data, the record's
+        tmp dir), so that the status can still be written on a full disk."""
+        artifacts.release_inputs(self.layout)
+        shutil.rmtree(self.record_dir / "tmp", ignore_errors=True)
+        reason = f"InfrastructureError: {describe_os_error(exc, self.doing)}"
+        if _count_files(self.layout.model_dir):
+            reason += f"; the model directory is kept at {self.layout.model_dir}"
+        if exc.errno == errno.ENOSPC:
+            reason += "; free space there and run the job again"
+        return reason[:FAILURE_REASON_LIMIT]
 
     def interruption_notes(self) -> list[str]:
         reports = analyse(self.attempts)
@@ -359,9 +418,14 @@ LAUNCHER_PREFIX = [sys.executable, "-m", "sagelift.runtime"]
 
 
 def _start(run: LocalRun, log_file: Any) -> Any:
-    """Start the launcher, in a fork when it is this Python's ``sagelift.runtime``."""
+    """Start the launcher, in a fork when it is this Python's ``sagelift.runtime``.
+
+    Either way it gets SIGTERM when this process dies (``die_with_parent``); both starts happen
+    on the main thread, which lives as long as the supervisor.
+    """
     argv = list(run.launcher)
     env = {**os.environ, **run.env}
+    parent = os.getpid()
     if argv[:3] == LAUNCHER_PREFIX and threading.active_count() == 1:
         from sagelift.runtime import cli as launcher_cli
 
@@ -369,6 +433,7 @@ def _start(run: LocalRun, log_file: Any) -> Any:
         if pid == 0:  # pragma: no cover - the child never returns
             code = 1
             try:
+                die_with_parent(signal.SIGTERM, parent)
                 os.chdir(run.layout_root)
                 os.environ.clear()
                 os.environ.update(env)
@@ -392,18 +457,49 @@ def _start(run: LocalRun, log_file: Any) -> Any:
         stderr=subprocess.STDOUT,
         env=env,
         cwd=run.layout_root,
+        # The supervisor's main thread, with no other thread running: preexec_fn is safe.
+        preexec_fn=lambda: _die_with(parent),
     )
 
 
-def _failure_reason(layout: TrainingLayout, returncode: int) -> str:
+def _die_with(parent: int) -> None:
+    die_with_parent(signal.SIGTERM, parent)
+
+
+def _failure_reason(layout: TrainingLayout, returncode: int, *, launched: bool = True) -> str:
+    """The job's failure file; else, when the launcher reported how the job ended
+    (``launched``), the script's exit code; else the launcher (or the container engine that
+    was to run it) failed: an infrastructure failure, not the script's."""
     try:
         text = layout.failure_file.read_text(encoding="utf-8", errors="replace")
     except OSError:
         text = ""
     text = text.strip()
-    if not text:
+    if not text and launched:
         text = f"AlgorithmError: the training process exited with code {returncode}"
+    elif not text and returncode < 0:
+        name = signal.Signals(-returncode).name
+        text = (
+            f"InfrastructureError: the job's launcher was killed by {name} before the job "
+            "ended; its training processes were ended too"
+        )
+    elif not text and returncode in ENGINE_START_CODES:
+        text = (
+            f"InfrastructureError: the container could not be started (the container engine "
+            f"exited with code {returncode} before the launcher ran); its error is at the end "
+            "of the job's log"
+        )
+    elif not text:
+        text = (
+            f"InfrastructureError: the job's launcher ended with code {returncode} without "
+            "saying how the job ended; see the end of the job's log"
+        )
     return text[:FAILURE_REASON_LIMIT]
+
+
+#: ``podman run``/``docker run``: 125 the engine failed, 126 the command cannot be invoked,
+#: 127 the command was not found (docker-run(1) "Exit Status").
+ENGINE_START_CODES = (125, 126, 127)
 
 
 def _sync_seconds(environ: Mapping[str, str]) -> float:
@@ -418,22 +514,37 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     record_dir = Path(args[0])
     logging.basicConfig(level=logging.INFO, format="sagelift: %(message)s")
+    write_holder(record_dir / SUPERVISOR_PID)
+    if records.read_status(record_dir).state.is_terminal:
+        # Ended while it was being started (its submission was declared dead): nothing to run.
+        return 0
     supervisor = Supervisor(record_dir, sync_seconds=_sync_seconds(os.environ))
     signal.signal(signal.SIGTERM, supervisor.on_signal)
     signal.signal(signal.SIGINT, supervisor.on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    write_private_text(record_dir / "supervisor.pid", str(os.getpid()))
+    if (record_dir / STOP_REQUEST).exists():
+        # Asked before the handlers were in place (a SIGTERM then was ignored).
+        supervisor.stop_requested.set()
+    if list(supervisor.run.launcher[:3]) == LAUNCHER_PREFIX:
+        # Not for a container engine: its helpers (conmon, the rootless pause process) must
+        # not become ours to kill.
+        supervisor.adopts = become_subreaper()
     try:
         returncode = supervisor.execute()
         supervisor.finish(returncode)
     except Exception as exc:  # the record must say what happened, whatever it was
         log.exception("supervisor failed")
+        reason = (
+            supervisor.os_failure(exc)
+            if isinstance(exc, OSError)
+            else f"InternalError: sagelift supervisor: {exc!r}"
+        )
         supervisor.save(
             replace(
                 supervisor.status,
                 state=JobState.FAILED,
                 secondary_status="Failed",
-                failure_reason=f"InternalError: sagelift supervisor: {exc!r}",
+                failure_reason=reason,
                 ended_at=records.now(),
             )
         )

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from sagelift import jobs, records
 from sagelift.backends.base import Capability
 from sagelift.cli import ci_commands, image_commands, price_commands, render, setup_commands
 from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scalar
-from sagelift.errors import UsageError
+from sagelift.errors import InfrastructureError, Interrupted, UsageError
 from sagelift.job import JobHandle, JobState, JobStatus
 from sagelift.packaging import parse_size
 from sagelift.redaction import MASK, is_secret_name
@@ -23,6 +25,11 @@ from sagelift.spec import parse_job_spec
 __all__ = ["dispatch"]
 
 EXIT_STOPPED = 130
+#: A job that failed for want of infrastructure (disk, launcher, container engine) rather than
+#: through its script: its failure reason starts with one of these, and the CLI exits 3.
+INFRASTRUCTURE_REASONS = ("InfrastructureError:", "InternalError:")
+#: Signals that stop a foreground ``run`` as Ctrl-C does; it then exits 128 + the signal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 SCALAR_FLAGS = {
     "source_dir": "source_dir",
@@ -114,42 +121,84 @@ def _config(args: argparse.Namespace, project: Path) -> Resolved:
 def cmd_run(args: argparse.Namespace, project: Path) -> int:
     config = _config(args, project)
     spec = parse_job_spec(config, project)
-    handle = jobs.submit(
-        spec, settings=settings_from_config(config), allow_dirty_data=args.allow_dirty_data
-    )
     ci = ci_commands.RunReport.for_run(args, os.environ)
-    if args.detach:
+    with _signals_interrupt():
+        try:
+            handle = jobs.submit(
+                spec, settings=settings_from_config(config), allow_dirty_data=args.allow_dirty_data
+            )
+        except KeyboardInterrupt as exc:
+            _ignore_stop_signals()
+            code = _signum(exc)
+            render.line(
+                f"\nsagelift: {signal.Signals(code).name}: submission interrupted; the job did "
+                "not start (it is recorded as Stopped)"
+            )
+            return 128 + code
+        if args.detach:
+            if ci is not None:
+                ci.summary(handle, None)
+            render.line(f"sagelift: job {handle.name} started (detached)")
+            render.line(f"  follow: sagelift logs -f {handle.name}")
+            render.line(f"  stop:   sagelift stop {handle.name}")
+            render.out(handle.name)
+            return 0
+        remote = Capability.OUTLIVES_CLIENT in jobs.capabilities_of(handle)
         if ci is not None:
-            ci.summary(handle, None)
-        render.line(f"sagelift: job {handle.name} started (detached)")
-        render.line(f"  follow: sagelift logs -f {handle.name}")
-        render.line(f"  stop:   sagelift stop {handle.name}")
-        render.out(handle.name)
-        return 0
-    if not args.quiet:
-        render.line(f"sagelift: job {handle.name} started ({spec.entry_point.describe()})")
-    remote = Capability.OUTLIVES_CLIENT in jobs.capabilities_of(handle)
-    if ci is not None:
-        ci.begin_logs(handle.name)
-    try:
-        status = _follow(
-            handle,
-            show_status=remote and not args.quiet,
-            keep_running=remote and not args.stop_on_interrupt,
-        )
-    finally:
-        if ci is not None:
-            ci.end_logs()
+            ci.begin_logs(handle.name)
+        try:
+            status, signum = _follow(
+                handle,
+                started=None if args.quiet else spec.entry_point.describe(),
+                show_status=remote and not args.quiet,
+                keep_running=remote and not args.stop_on_interrupt,
+            )
+        finally:
+            if ci is not None:
+                ci.end_logs()
     if ci is not None:
         ci.summary(handle, status)
+    if signum is not None and status.state is JobState.STOPPED:
+        if not args.quiet and signum != signal.SIGHUP:
+            render.status_summary(status)
+        return 128 + signum
     if not args.quiet or status.state is not JobState.COMPLETED:
         render.status_summary(status)
     return _exit_code(status)
 
 
-def _follow(handle: JobHandle, *, show_status: bool, keep_running: bool) -> JobStatus:
-    """Stream the job to its end. Ctrl-C stops it cleanly and keeps streaming until it ends;
-    with ``keep_running`` (a job that outlives this process), Ctrl-C leaves it running."""
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (``timeout``, a CI cancel, a closed terminal) raise Interrupted
+    where Ctrl-C raises KeyboardInterrupt, so they stop a foreground job the same way."""
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise Interrupted(signum, signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS[1:]}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _signum(exc: KeyboardInterrupt) -> int:
+    return exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
+
+
+def _ignore_stop_signals() -> None:
+    # Further signals are ignored while the job winds down.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _follow(
+    handle: JobHandle, *, started: str | None, show_status: bool, keep_running: bool
+) -> tuple[JobStatus, int | None]:
+    """Stream the job to its end; returns its status and the stop signal, if one came.
+    Ctrl-C, SIGTERM or SIGHUP stop it cleanly and keep streaming until it ends; with
+    ``keep_running`` (a job that outlives this process), they leave it running."""
 
     def on_status(status: JobStatus) -> None:
         render.line(f"sagelift: {status.state.value} - {status.secondary_status}")
@@ -166,22 +215,29 @@ def _follow(handle: JobHandle, *, show_status: bool, keep_running: bool) -> JobS
         shown += 1
 
     try:
-        return jobs.wait(handle, on_line=on_line, on_status=on_status if show_status else None)
-    except KeyboardInterrupt:
-        # Further Ctrl-C are ignored while the job winds down.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if started is not None:
+            render.line(f"sagelift: job {handle.name} started ({started})")
+        status = jobs.wait(handle, on_line=on_line, on_status=on_status if show_status else None)
+        return status, None
+    except KeyboardInterrupt as exc:
+        _ignore_stop_signals()
+        signum = _signum(exc)
+        # After SIGHUP the terminal is gone: nothing more is written to it.
+        quiet = signum == signal.SIGHUP
         if keep_running:
-            render.line(f"\nsagelift: job {handle.name} keeps running")
-            render.line(f"  follow: sagelift logs -f {handle.name}")
-            render.line(f"  stop:   sagelift stop {handle.name}")
-            raise SystemExit(EXIT_STOPPED) from None
-        render.line(
-            f"\nsagelift: stopping {handle.name}: SIGTERM to the script, SIGKILL after its "
-            "grace period"
-        )
+            if not quiet:
+                render.line(f"\nsagelift: job {handle.name} keeps running")
+                render.line(f"  follow: sagelift logs -f {handle.name}")
+                render.line(f"  stop:   sagelift stop {handle.name}")
+            raise SystemExit(128 + signum) from None
+        if not quiet:
+            render.line(
+                f"\nsagelift: {signal.Signals(signum).name}: stopping {handle.name}: SIGTERM to "
+                "the script, SIGKILL after its grace period"
+            )
         jobs.stop(handle)
         skip = shown
-        return jobs.wait(handle, on_line=on_line)
+        return jobs.wait(handle, on_line=None if quiet else on_line), signum
 
 
 def _exit_code(status: JobStatus) -> int:
@@ -189,6 +245,10 @@ def _exit_code(status: JobStatus) -> int:
         return 0
     if status.state is JobState.STOPPED and status.secondary_status == "Stopped":
         return EXIT_STOPPED
+    if status.state is JobState.FAILED and (status.failure_reason or "").startswith(
+        INFRASTRUCTURE_REASONS
+    ):
+        return InfrastructureError.exit_code
     return 1
 
 

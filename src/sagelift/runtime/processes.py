@@ -16,6 +16,7 @@ __all__ = [
     "StderrRelay",
     "adopted_children",
     "become_subreaper",
+    "die_with_parent",
     "exit_status",
     "kill_adopted",
     "reap_adopted",
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 STDERR_TAIL_BYTES = 16 * 1024
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
 
 
 class StderrRelay:
@@ -107,6 +109,23 @@ def become_subreaper() -> bool:
         return False
     libc = ctypes.CDLL(None, use_errno=True)
     return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+
+
+def die_with_parent(signum: int, parent: int) -> bool:
+    """Have the kernel send ``signum`` to this process when its parent ``parent`` dies (Linux
+    ``PR_SET_PDEATHSIG``); ``True`` if in effect. Call it in the child right after the fork:
+    if ``parent`` is already gone the signal is sent at once. The signal fires when the *thread*
+    that forked this process ends, so the parent must fork from a thread that lives as long as
+    it does (its main thread).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if int(libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)) != 0:
+        return False
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signum)
+    return True
 
 
 def adopted_children(exclude: int) -> list[int]:

@@ -23,7 +23,8 @@ from sagelift.backends.base import (
     JobStatus,
     PreparedJob,
 )
-from sagelift.backends.sagemaker.client import TrainingJobs
+from sagelift.backends.lifecycle import SUBMITTER_PID, read_holder, write_holder
+from sagelift.backends.sagemaker.client import TrainingJobs, status_from_description
 from sagelift.backends.sagemaker.images import (
     planned_image_uri,
     publish_image,
@@ -323,24 +324,25 @@ class SageMakerBackend:
         channels = shipper.ship_channels(feed.spec, storage=storage, root_uri=resources.root_uri)
         request = self._request(job, resources, image_uri, code, channels, tags)
         validate_request(request)
-        arn = TrainingJobs(aws).create(request)
-        log.info("created training job %s", arn)
-
+        # The job is recorded (without its ARN) before it is created: a submission killed
+        # between the two still leaves a record, and describe finds the job by its name.
+        cloud = CloudJob(
+            arn=None,
+            region=resources.region,
+            account=resources.account,
+            aws=aws,
+            request=request,
+            hourly_price=cost.hourly,
+            data_sources=feed.record(),
+        )
+        write_holder(job.record_dir / SUBMITTER_PID)
         records.update_record(
             job.record_dir,
             image_uri=image_uri,
             image_digest=image_digest,
             code_digest=None if code is None else code.digest,
             inputs=input_record(channels),
-            cloud=CloudJob(
-                arn=arn,
-                region=resources.region,
-                account=resources.account,
-                aws=aws,
-                request=request,
-                hourly_price=cost.hourly,
-                data_sources=feed.record(),
-            ),
+            cloud=cloud,
         )
         records.write_status(
             job.record_dir,
@@ -352,6 +354,9 @@ class SageMakerBackend:
                 created_at=job.created_at,
             ),
         )
+        arn = TrainingJobs(aws).create(request)
+        log.info("created training job %s", arn)
+        records.update_record(job.record_dir, cloud=replace(cloud, arn=arn))
         return JobHandle(backend=self.name, name=job.name, record_dir=job.record_dir)
 
     def _jobs(self, handle: JobHandle) -> TrainingJobs:
@@ -367,9 +372,12 @@ class SageMakerBackend:
     def describe(self, handle: JobHandle) -> JobStatus:
         """The job as SageMaker reports it now; the record's status.json is refreshed.
 
-        Raises DamagedRecord (no cloud job recorded), JobVanished (SageMaker does not know the
-        recorded job), EndpointUnreachable (the API cannot be reached); the record's status is
-        then left as it was.
+        A record without an ARN is of a submission cut short around CreateTrainingJob: the
+        job is looked up by its name (and its ARN recorded); when SageMaker has none and the
+        submitting process is gone, the job is Failed. Raises DamagedRecord (no cloud job
+        recorded), JobVanished (SageMaker does not know a job recorded with its ARN),
+        EndpointUnreachable (the API cannot be reached); the record's status is then left as
+        it was.
         """
         record = records.read_record(handle.record_dir)
         cloud = record.cloud
@@ -378,8 +386,18 @@ class SageMakerBackend:
                 f"job {handle.name} has no record of its SageMaker job",
                 hint="it was not created; run it again",
             )
+        jobs = TrainingJobs(self._aws(cloud.aws, cloud.region))
         try:
-            described = TrainingJobs(self._aws(cloud.aws, cloud.region)).describe(handle.name)
+            if cloud.arn is None:
+                try:
+                    description = jobs.describe_raw(handle.name)
+                except JobNotFound:
+                    return self._never_created(handle)
+                cloud = replace(cloud, arn=description.get("TrainingJobArn"))
+                records.update_record(handle.record_dir, cloud=cloud)
+                described = status_from_description(description)
+            else:
+                described = jobs.describe(handle.name)
         except JobNotFound as exc:
             raise JobVanished(
                 f"job {handle.name} is recorded here but SageMaker has no training job of that "
@@ -397,6 +415,22 @@ class SageMakerBackend:
                 hint=exc.hint or "check network access, the region and endpoint_url",
             ) from exc
         status = with_bill(described, cloud)
+        records.write_status(handle.record_dir, status)
+        return status
+
+    def _never_created(self, handle: JobHandle) -> JobStatus:
+        status = records.read_status(handle.record_dir)
+        submitter = read_holder(handle.record_dir / SUBMITTER_PID)
+        if status.state.is_terminal or (submitter is not None and submitter.alive):
+            return status
+        status = records.advance(
+            status,
+            "Failed",
+            state=JobState.FAILED,
+            failure_reason="submission interrupted before CreateTrainingJob: SageMaker has no "
+            f"job {handle.name}; nothing ran",
+            ended_at=records.now(),
+        )
         records.write_status(handle.record_dir, status)
         return status
 
