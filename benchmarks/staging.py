@@ -6,7 +6,7 @@ on the file system of ``--workdir`` (default: the repository's ``.cache/``, i.e.
 of the checkout). Then, interleaved, ``--repeat`` times each:
 
 * baseline: ``shutil.copytree(src, dest)``
-* sagelift: ``sagelift.backends.staging.stage_channel(src, dest)``
+* sagelift: ``sagelift.backends.opt_ml.stage_channel(src, dest)``
 
 Every run starts with no destination and after ``os.sync()``; the source stays in the page
 cache, as it would for a channel staged again. Target: staging no slower than the plain copy
@@ -147,10 +147,10 @@ def read_back(source: Path, copy: Path) -> ReadBack:
 
 def load_stage_channel() -> Callable[[Path, Path], object]:
     try:
-        from sagelift.backends.staging import stage_channel
+        from sagelift.backends.opt_ml import stage_channel
     except ImportError as exc:
         fail(
-            f"cannot import sagelift.backends.staging.stage_channel ({exc}); install sagelift "
+            f"cannot import sagelift.backends.opt_ml.stage_channel ({exc}); install sagelift "
             "into this interpreter (pip install -e .) or measure the copy alone with "
             "--only-baseline"
         )

@@ -4,7 +4,7 @@ Everything goes to a moto S3 server on 127.0.0.1, started by the benchmark in it
 (so neither variant shares an interpreter with the server). Three parts:
 
 * re-submission: a small project (train.py + a data channel) is shipped with
-  ``sagelift.shipping.ship_code`` + ``ship_channels``, then shipped again unchanged — target
+  ``sagelift.uploads.ship_code`` + ``ship_channels``, then shipped again unchanged — target
   0 bytes uploaded and 0 images built (this path builds no image at all: the launcher runs in
   any image that has Python, so the count is structurally 0) — and once more after a one-line
   edit of train.py — target: about one compressed code tarball, no data — and once more after
@@ -149,8 +149,8 @@ def make_spec(project: Path, channel: Path, base: str = "bench") -> object:
 def resubmission(url: str, workdir: Path) -> tuple[list[list[str]], bool]:
     """Ship a small project three times; returns table rows and whether targets were met."""
     from sagelift.aws import AwsSettings, client
-    from sagelift.shipping import ship_channels, ship_code
     from sagelift.storage import open_storage
+    from sagelift.uploads import ship_channels, ship_code
 
     aws = AwsSettings(region="us-east-1", endpoint_url=url)
     reset_server(url)
@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import moto  # noqa: F401
 
-        from sagelift.shipping import ship_channels  # noqa: F401
+        from sagelift.uploads import ship_channels  # noqa: F401
     except ImportError as exc:
         fail(f"{exc}: run with the interpreter that has sagelift[dev] installed")
     aws_cli = args.aws or find_aws_cli()
@@ -267,8 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_benchmark(args: argparse.Namespace, url: str, workdir: Path, aws_cli: str) -> int:
     from sagelift.aws import AwsSettings, client
-    from sagelift.shipping import ship_channels
     from sagelift.storage import open_storage
+    from sagelift.uploads import ship_channels
 
     rows, resubmit_ok = resubmission(url, workdir)
     print("\nbytes uploaded (code, data) and images built:")

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # the pure core and the edges every layer uses
     ("spec", "config", "settings", "aws", "pricing", "provenance", "job", "records", "checkpoints"),
     # the services: storage, code and data shipping, images, tracking
-    ("storage", "codefiles", "packaging", "unpacking", "preflight", "shipping", "data", "images"),
+    ("storage", "codefiles", "sourcedir", "unpacking", "preflight", "uploads", "data", "images"),
     ("tracking",),  # handed lines and statuses by jobs.wait
     ("backends",),
     # the façade and what the CLI offers beside it

@@ -13,9 +13,8 @@ import os
 import re
 import tarfile
 import time
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from sagelift.errors import StorageError, UsageError
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import pathspec
 
 if TYPE_CHECKING:
-    from sagelift.packaging import PackageListing
+    from sagelift.sourcedir import PackageListing
     from sagelift.spec import JobSpec
 
 __all__ = [
@@ -343,6 +343,6 @@ def channel_dirs(spec: JobSpec) -> list[Path]:
 
 def describe_package(spec: JobSpec) -> PackageListing:
     """What ``spec``'s code tarball holds and leaves out (``sagelift package --list``)."""
-    from sagelift.packaging import list_package
+    from sagelift.sourcedir import list_package
 
     return list_package(spec.source_dir, exclude=spec.exclude, skip=channel_dirs(spec))

@@ -62,7 +62,7 @@ SECRET_NAME_RE = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE_K
 SECRET_NAMES = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
 LOCAL_INSTANCE_TYPES = frozenset({"local", "local_gpu"})
 #: Channel names no user channel may take, on any backend: the code channel sagelift adds
-#: (``sagelift.shipping.CODE_CHANNEL``), and the names that are not a directory of their own
+#: (``sagelift.uploads.CODE_CHANNEL``), and the names that are not a directory of their own
 #: under /opt/ml/input/data.
 RESERVED_CHANNELS = frozenset({"sagelift-code", ".", ".."})
 

@@ -121,12 +121,12 @@ def test_unreadable_entry_point(ok_project, home):
 
 
 def test_internal_error_says_so_and_where_to_report(monkeypatch, capsys):
-    from sagelift.cli import commands
+    from sagelift.cli import job_commands
 
     def boom(args, project):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setitem(commands.COMMANDS, "ls", boom)
+    monkeypatch.setitem(job_commands.COMMANDS, "ls", boom)
     code = cli.main(["ls"])
     err = capsys.readouterr().err
     assert code == 70

@@ -499,11 +499,11 @@ def test_the_table_is_large_enough() -> None:
 
 
 def test_reserved_channel_names_include_the_code_channel() -> None:
-    from sagelift import shipping
+    from sagelift import uploads
     from sagelift.backends.sagemaker import backend
     from sagelift.spec import RESERVED_CHANNELS
 
-    assert shipping.CODE_CHANNEL in RESERVED_CHANNELS
+    assert uploads.CODE_CHANNEL in RESERVED_CHANNELS
     assert backend.CODE_CHANNEL in RESERVED_CHANNELS
 
 

@@ -22,9 +22,9 @@ from sagelift.backends.base import JobState
 from sagelift.backends.emulator import submit_request
 from sagelift.backends.sagemaker.request import build_create_training_job_request
 from sagelift.backends.sagemaker.validation import validate_request
-from sagelift.shipping import ship_channels, ship_code
 from sagelift.spec import JobSpec
 from sagelift.storage import Storage, open_storage
+from sagelift.uploads import ship_channels, ship_code
 from tests.conftest import MakeProject
 
 BUCKET = "sagelift-e2e"

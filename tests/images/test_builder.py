@@ -9,7 +9,7 @@ import pytest
 
 from sagelift.errors import ImageError
 from sagelift.images.builder import DockerCLI, PodmanCLI, detect_container_cli
-from sagelift.images.commands import run_command
+from sagelift.images.runner import run_command
 
 
 class Recorder:

@@ -12,7 +12,7 @@ import pytest
 
 from sagelift import archives
 from sagelift.errors import StorageError
-from sagelift.packaging import build_source_tarball, safe_extract
+from sagelift.sourcedir import build_source_tarball, safe_extract
 
 
 @pytest.fixture(params=["data-filter", "own-checks"])

@@ -11,7 +11,7 @@ import pytest
 
 from sagelift.codefiles import iter_source_files
 from sagelift.errors import SpecError
-from sagelift.packaging import build_source_tarball, source_digest
+from sagelift.sourcedir import build_source_tarball, source_digest
 
 TREE = {
     "train.py": b"print('train')\n",

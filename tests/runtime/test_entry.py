@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from sagelift.errors import ConfigError, SpecError
-from sagelift.runtime.cli import parse_args
 from sagelift.runtime.entry import EntryPoint, build_argv, check_entry, resolve_entry
 from sagelift.runtime.launcher import final_state
+from sagelift.runtime.main import parse_args
 
 ARGS = ["--epochs", "3", "--lr", "0.01"]
 

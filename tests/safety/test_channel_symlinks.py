@@ -23,7 +23,7 @@ from sagelift import jobs
 from sagelift.backends import local
 from sagelift.backends.base import JobState
 from sagelift.backends.local import opt_ml_bindable
-from sagelift.backends.staging import stage_channel
+from sagelift.backends.opt_ml import stage_channel
 from sagelift.errors import SpecError
 from sagelift.runtime.channel_view import entries
 from tests.suites.backend_suite import read_member

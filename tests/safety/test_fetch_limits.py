@@ -17,7 +17,7 @@ import pytest
 
 from sagelift import jobs
 from sagelift.errors import InfrastructureError, StorageError, UsageError
-from sagelift.packaging import parse_size, safe_extract
+from sagelift.sourcedir import parse_size, safe_extract
 from tests.conftest import MakeProject
 
 GiB = 1024**3

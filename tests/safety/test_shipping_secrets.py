@@ -17,7 +17,7 @@ import pytest
 
 from sagelift import jobs
 from sagelift.aws import AwsSettings, client
-from sagelift.packaging import build_source_tarball
+from sagelift.sourcedir import build_source_tarball
 from tests.aws_server import REGION, aws_settings, moto_endpoint
 from tests.conftest import MakeProject
 

@@ -17,8 +17,8 @@ import pytest
 from sagelift.backends.sagemaker.request import build_create_training_job_request, default_tags
 from sagelift.backends.sagemaker.validation import validate_request
 from sagelift.errors import SpecError
-from sagelift.shipping import ShippedChannel, ShippedCode
 from sagelift.spec import Channel, EntryPoint, JobSpec, MetricDefinition
+from sagelift.uploads import ShippedChannel, ShippedCode
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "requests"
 ROLE = "arn:aws:iam::123456789012:role/sagelift-test"

@@ -31,7 +31,7 @@ def test_bundle_entries_are_sorted_with_fixed_times_and_no_caches(tmp_path: Path
     assert names[1:] == sorted(names[1:])
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-    assert "sagelift/runtime/cli.py" in names
+    assert "sagelift/runtime/main.py" in names
     assert "sagelift/contract/environment.py" in names
     assert "sagelift/archives.py" in names
     assert "sagelift/packaging.py" not in names
@@ -57,7 +57,7 @@ def test_bundle_runs_help_in_an_isolated_interpreter(tmp_path: Path) -> None:
 def test_bundle_runs_a_job_from_a_code_tarball_in_an_isolated_interpreter(
     tmp_path: Path,
 ) -> None:
-    from sagelift.packaging import build_source_tarball
+    from sagelift.sourcedir import build_source_tarball
 
     source = tmp_path / "src"
     source.mkdir()

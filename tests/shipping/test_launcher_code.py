@@ -18,7 +18,7 @@ from sagelift.contract.config_files import (
 )
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import SageliftError
-from sagelift.packaging import build_source_tarball
+from sagelift.sourcedir import build_source_tarball
 
 
 def _layout(tmp_path: Path) -> TrainingLayout:

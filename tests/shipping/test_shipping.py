@@ -11,9 +11,9 @@ import pytest
 from sagelift.aws import AwsSettings
 from sagelift.jobs import load_spec
 from sagelift.runtime.bundle import BUNDLE_NAME
-from sagelift.shipping import CODE_CHANNEL, TARBALL_NAME, ship_channels, ship_code
 from sagelift.spec import JobSpec
 from sagelift.storage import Storage, open_storage
+from sagelift.uploads import CODE_CHANNEL, TARBALL_NAME, ship_channels, ship_code
 from tests.conftest import MakeProject
 
 BUCKET = "sagelift-ship"

@@ -20,9 +20,9 @@ from sagelift.backends.base import JobState
 from sagelift.backends.emulator import submit_request
 from sagelift.backends.sagemaker.request import build_create_training_job_request
 from sagelift.backends.sagemaker.validation import validate_request
-from sagelift.shipping import ship_channels, ship_code
 from sagelift.storage import open_storage
 from sagelift.tracking.session import run_info
+from sagelift.uploads import ship_channels, ship_code
 from tests.tracking.mlflow_server import MlflowServer
 from tests.tracking.test_mlflow_runs import client as mlflow_client
 from tests.tracking.test_mlflow_runs import history, make, run_job

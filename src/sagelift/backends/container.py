@@ -43,8 +43,8 @@ from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import InfrastructureError, UnsupportedFeature
 from sagelift.job import ContainerImage
 from sagelift.package import package_dir
-from sagelift.runtime.cli import launcher_args
 from sagelift.runtime.floor import REFUSAL_SOURCE
+from sagelift.runtime.main import launcher_args
 from sagelift.spec import JobSpec
 
 __all__ = [
@@ -75,7 +75,7 @@ CDI_DIRS = (Path("/etc/cdi"), Path("/var/run/cdi"))
 BOOTSTRAP = (
     REFUSAL_SOURCE
     + f"sys.path.insert(0, {LAUNCHER_ROOT!r})\n"
-    + "from sagelift.runtime.cli import main\n"
+    + "from sagelift.runtime.main import main\n"
     + "sys.exit(main(sys.argv[1:]))\n"
 )
 
@@ -194,7 +194,7 @@ class ContainerBackend:
         """Paths as on the host, a container CLI installed, GPUs passed through for
         ``local_gpu``. ``opt_ml`` and ``dependencies`` do not apply: the container always has
         /opt/ml and the image holds the dependencies."""
-        from sagelift.images.commands import INSTALL_HINT
+        from sagelift.images.runner import INSTALL_HINT
 
         check_host_paths(spec)
         if not any(shutil.which(name) for name in ("podman", "docker")):

@@ -23,7 +23,7 @@ from types import FrameType
 from sagelift.backends.container import KILL_MARGIN, ContainerRun
 from sagelift.errors import SageliftError
 from sagelift.images.builder import ContainerCLI, Mount, detect_container_cli
-from sagelift.images.commands import run_command
+from sagelift.images.runner import run_command
 
 __all__ = ["ContainerJob", "main"]
 

@@ -36,9 +36,9 @@ from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError, UnsupportedFeature
 from sagelift.job import CloudJob, JobHandle, JobRecord, JobState, JobStatus, LocalRun
 from sagelift.runtime.bundle import BUNDLE_NAME
-from sagelift.shipping import CODE_CHANNEL
 from sagelift.spec import JobSpec
 from sagelift.storage import open_storage
+from sagelift.uploads import CODE_CHANNEL
 
 __all__ = ["container_argv", "submit_request"]
 
@@ -80,7 +80,7 @@ def container_argv(request: Mapping[str, Any], *, root: Path, python: str) -> li
         raise UnsupportedFeature(
             "the request has no AlgorithmSpecification.ContainerEntrypoint; running an image's "
             "own entry point needs the image",
-            hint="ship the code with sagelift.shipping.ship_code, which sets the entry point",
+            hint="ship the code with sagelift.uploads.ship_code, which sets the entry point",
         )
     entry = [_map_path(arg, root) for arg in entry]
     if entry[0] in PYTHON_NAMES:

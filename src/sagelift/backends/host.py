@@ -43,7 +43,7 @@ from sagelift.backends.lifecycle import (
     write_holder,
 )
 from sagelift.backends.loglines import LineSplitter
-from sagelift.backends.staging import stage_layout
+from sagelift.backends.opt_ml import stage_layout
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import BackendError, InfrastructureError, SageliftError
 from sagelift.job import JobHandle, JobState, JobStatus, LocalRun, PreparedJob
@@ -367,7 +367,7 @@ def start_supervisor(record: Path, *, pass_fds: tuple[int, ...] = ()) -> None:
 
 def _fork_supervisor(record: Path) -> None:
     from sagelift.backends import supervisor
-    from sagelift.runtime import cli as _launcher_cli  # noqa: F401 - loaded once, before the fork
+    from sagelift.runtime import main as _launcher_cli  # noqa: F401 - loaded once, before the fork
 
     sys.stdout.flush()
     sys.stderr.flush()

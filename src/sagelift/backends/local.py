@@ -29,7 +29,7 @@ from sagelift.backends.host import HostJobs
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError, UnsupportedFeature
-from sagelift.runtime.cli import launcher_args
+from sagelift.runtime.main import launcher_args
 from sagelift.spec import JobSpec, is_remote_uri
 
 __all__ = ["LocalBackend", "check_host_paths", "code_digest_of", "opt_ml_bindable"]
@@ -161,8 +161,8 @@ class LocalBackend:
 
 def code_digest_of(spec: JobSpec) -> str:
     """The content digest of the code a local job runs: what the code tarball would hold."""
-    from sagelift.packaging import source_digest
-    from sagelift.shipping import channel_skip_patterns
+    from sagelift.sourcedir import source_digest
+    from sagelift.uploads import channel_skip_patterns
 
     return source_digest(spec.source_dir, exclude=(*spec.exclude, *channel_skip_patterns(spec)))
 

@@ -199,7 +199,7 @@ class Supervisor:
 
     def restart(self, attempt: Attempt) -> None:
         """A new instance: fresh layout, code and data staged again, checkpoints restored."""
-        from sagelift.backends.staging import stage_inputs
+        from sagelift.backends.opt_ml import stage_inputs
 
         self.save(records.advance(self.status, "Starting"))
         for directory in (
@@ -427,7 +427,7 @@ def _start(run: LocalRun, log_file: Any) -> Any:
     env = {**os.environ, **run.env}
     parent = os.getpid()
     if argv[:3] == LAUNCHER_PREFIX and threading.active_count() == 1:
-        from sagelift.runtime import cli as launcher_cli
+        from sagelift.runtime import main as launcher_cli
 
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns

@@ -15,7 +15,7 @@ EXIT_INTERNAL = 70
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sagelift`` console script; returns the exit code."""
-    from sagelift.cli import commands, render
+    from sagelift.cli import job_commands, render
     from sagelift.cli.parser import build_parser
 
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command_name is None:
             build_parser().print_help()
             return 0
-        return commands.dispatch(args)
+        return job_commands.dispatch(args)
     except SageliftError as exc:
         if debug:
             traceback.print_exc()

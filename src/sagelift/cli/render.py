@@ -13,7 +13,7 @@ from sagelift.errors import SageliftError
 
 if TYPE_CHECKING:
     from sagelift.jobs import JobListing
-    from sagelift.packaging import PackageListing
+    from sagelift.sourcedir import PackageListing
 
 __all__ = ["error", "internal_error", "line", "status_summary", "table"]
 
@@ -191,7 +191,7 @@ _LEFT_OUT_REASONS = {
 
 def package_listing(listing: PackageListing) -> None:
     """``sagelift package --list``: shipped files with sizes, totals, then what was left out."""
-    from sagelift.packaging import format_size
+    from sagelift.sourcedir import format_size
 
     table([[str(size), rel] for rel, size in listing.files], ["bytes", "shipped"])
     out(

@@ -3,7 +3,7 @@
 A channel whose recorded DVC version is complete in an ``s3://`` DVC remote is materialised
 inside S3 (``dvc.materialise``: CopyObject, 0 data bytes through the client) under
 ``<root_uri>/dvc/<md5>/`` and the channel is pointed there; every other channel is left to
-``sagelift.shipping`` to upload. Any reason not to feed a channel from the remote (a modified
+``sagelift.uploads`` to upload. Any reason not to feed a channel from the remote (a modified
 workspace, no remote, files not pushed, no access) is logged and the channel is uploaded
 instead: this step may make a submission cheaper, never fail it.
 """

@@ -30,8 +30,8 @@ from pathlib import Path
 from sagelift.errors import ImageError
 from sagelift.images.apt import load_host_apt_sources, mirror_lines
 from sagelift.images.builder import ContainerCLI
-from sagelift.images.commands import INSTALL_HINT, CommandRunner, run_command
 from sagelift.images.dockerfile import DEFAULT_CUDA_BASE, LABEL_PREFIX, render_gpu_base_dockerfile
+from sagelift.images.runner import INSTALL_HINT, CommandRunner, run_command
 from sagelift.images.wheels import lock_lines
 
 __all__ = [

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Literal, Protocol
 
 from sagelift.errors import ImageError
-from sagelift.images.commands import INSTALL_HINT, CommandRunner, run_command
+from sagelift.images.runner import INSTALL_HINT, CommandRunner, run_command
 
 __all__ = [
     "CLI_NAMES",

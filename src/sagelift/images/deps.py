@@ -21,7 +21,6 @@ from typing import Literal
 from sagelift.errors import ImageError
 from sagelift.images.base import BaseImage
 from sagelift.images.builder import ContainerCLI
-from sagelift.images.commands import CommandRunner, run_command
 from sagelift.images.dockerfile import (
     LABEL_PREFIX,
     LOCK_FILE,
@@ -32,6 +31,7 @@ from sagelift.images.dockerfile import (
     render_deps_dockerfile,
 )
 from sagelift.images.refs import ImageRef, parse_image_ref
+from sagelift.images.runner import CommandRunner, run_command
 from sagelift.images.wheels import WheelSet, download_wheels, lock_lines
 
 __all__ = [

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sagelift.errors import ImageError
-from sagelift.images.commands import CommandRunner, run_command
+from sagelift.images.runner import CommandRunner, run_command
 
 __all__ = [
     "WheelSet",

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from sagelift.runtime.cli import main
+from sagelift.runtime.main import main
 
 raise SystemExit(main())

@@ -4,7 +4,7 @@ The bundle is a zipapp of ``sagelift/__init__.py``, ``sagelift/errors.py``,
 ``sagelift/archives.py`` (for ``safe_extract`` of the code tarball), ``sagelift/package.py``,
 ``sagelift/private_files.py`` and ``sagelift/redaction.py`` (private config files, masked log
 lines), ``sagelift/contract/`` and ``sagelift/runtime/``, with a ``__main__.py`` that calls
-``sagelift.runtime.cli.main()``. All of it is stdlib-only, so
+``sagelift.runtime.main.main()``. All of it is stdlib-only, so
 ``python3 sagelift_runtime.pyz --program train.py`` works in any image with Python: a prebuilt
 framework image, the user's own, or sagelift's dependencies-only image.
 
@@ -43,7 +43,7 @@ _PACKAGE_DIRS = ("contract", "runtime")
 MAIN = (
     '"""Entry point of sagelift_runtime.pyz."""\n'
     + REFUSAL_SOURCE
-    + "from sagelift.runtime.cli import main\n\nraise SystemExit(main())\n"
+    + "from sagelift.runtime.main import main\n\nraise SystemExit(main())\n"
 ).encode()
 
 

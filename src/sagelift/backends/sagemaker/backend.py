@@ -97,7 +97,7 @@ class _Channel(Protocol):
 
 
 class Shipper(Protocol):
-    """Uploads code and local channels (``sagelift.shipping`` is the real one)."""
+    """Uploads code and local channels (``sagelift.uploads`` is the real one)."""
 
     def ship_code(self, spec: JobSpec, *, storage: Any, root_uri: str) -> Any: ...
 
@@ -168,9 +168,9 @@ class SageMakerBackend:
 
     def _shipping(self) -> Shipper:
         if self._shipper is None:
-            from sagelift import shipping
+            from sagelift import uploads
 
-            self._shipper = shipping
+            self._shipper = uploads
         assert self._shipper is not None
         return self._shipper
 

@@ -16,7 +16,7 @@ from sagelift.package import VERSION
 from sagelift.spec import JobSpec, is_remote_uri
 
 if TYPE_CHECKING:
-    from sagelift.shipping import ShippedChannel, ShippedCode
+    from sagelift.uploads import ShippedChannel, ShippedCode
 
 __all__ = [
     "CHECKPOINT_LOCAL_PATH",

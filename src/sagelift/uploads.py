@@ -1,6 +1,6 @@
 """Shipping a job's code and data to storage, where a cloud job can read them.
 
-Code is content-addressed: ``sourcedir.tar.gz`` (built by :mod:`sagelift.packaging`) and the
+Code is content-addressed: ``sourcedir.tar.gz`` (built by :mod:`sagelift.sourcedir`) and the
 launcher bundle (:mod:`sagelift.runtime.bundle`) go under ``<root>/code/<digest>/``, uploaded
 only when absent, so an unchanged re-run sends nothing. SageMaker downloads that prefix as one
 more input channel (``sagelift-code``) and the container's entry point runs the launcher from
@@ -31,9 +31,9 @@ from pathlib import Path
 from sagelift.codefiles import report_selection
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError
-from sagelift.packaging import build_source_tarball
 from sagelift.runtime.bundle import BUNDLE_NAME, build_bundle
-from sagelift.runtime.cli import launcher_args
+from sagelift.runtime.main import launcher_args
+from sagelift.sourcedir import build_source_tarball
 from sagelift.spec import JobSpec, is_remote_uri
 from sagelift.storage import Progress, Storage, StorageURI, as_uri
 from sagelift.storage.snapshot import ShippedTree, ship_tree

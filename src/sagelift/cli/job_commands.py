@@ -17,9 +17,9 @@ from sagelift.cli import ci_commands, image_commands, price_commands, render, se
 from sagelift.config import KEYS, TABLES, Resolved, parse_assignment, parse_scalar
 from sagelift.errors import InfrastructureError, Interrupted, UsageError
 from sagelift.job import JobHandle, JobState, JobStatus
-from sagelift.packaging import parse_size
 from sagelift.redaction import MASK, is_secret_name
 from sagelift.settings import settings_from_config
+from sagelift.sourcedir import parse_size
 from sagelift.spec import parse_job_spec
 
 __all__ = ["dispatch"]
