@@ -23,8 +23,9 @@ from sagelift.images.builder import PodmanCLI
 from sagelift.tracking.session import run_info
 from tests.suites.backend_suite import BackendSuite, pid_alive, read_member, wait_for
 
-# Files the script writes are in the container: the tests read them through the job layout.
-IN_CONTAINER = "/opt/ml/output/data"
+# Files the script writes are in the container: the tests read them through the job layout
+# (/opt/ml/output itself: output/data is packed into output.tar.gz and emptied at the end).
+IN_CONTAINER = "/opt/ml/output"
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +59,7 @@ class TestContainerBackend(BackendSuite):
         )
         handle = jobs.submit(spec)
         wait_for(lambda: any("ready" in line for line in jobs.stream(handle)))
-        return handle, handle.record_dir / "opt-ml" / "output" / "data" / "marker.txt"
+        return handle, handle.record_dir / "opt-ml" / "output" / "marker.txt"
 
     def test_ctrl_c_stops_the_job_and_leaves_no_orphan(
         self, make_project, clean_environ, backend_overrides, podman_cli: PodmanCLI
@@ -83,8 +84,8 @@ class TestContainerBackend(BackendSuite):
             stderr=subprocess.STDOUT,
         )
         jobs_dir = project / ".sagelift" / "jobs"
-        wait_for(lambda: any(jobs_dir.glob("*/opt-ml/output/data/grandchild.pid")))
-        record = next(jobs_dir.glob("*/opt-ml/output/data/grandchild.pid")).parents[3]
+        wait_for(lambda: any(jobs_dir.glob("*/opt-ml/output/grandchild.pid")))
+        record = next(jobs_dir.glob("*/opt-ml/output/grandchild.pid")).parents[2]
         container = f"sagelift-{record.name}"
         top = podman(podman_cli, "top", container, "hpid,args").stdout.splitlines()
         grandchild = next(int(line.split()[0]) for line in top if "sleep 300" in line)
