@@ -43,7 +43,7 @@ __all__ = [
     "SECRET_PATTERNS",
     "CodeSelection",
     "LeftOut",
-    "channel_dirs",
+    "data_dirs",
     "describe_package",
     "iter_source_files",
     "report_selection",
@@ -334,15 +334,20 @@ def _names(paths: Sequence[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def channel_dirs(spec: JobSpec) -> list[Path]:
-    """The local channels of ``spec``: their data is never part of the code."""
+def data_dirs(spec: JobSpec) -> list[Path]:
+    """Where ``spec``'s data lives on this machine: local channels, the checkpoint location and
+    the output path. What is there is never part of the code, wherever it sits."""
     from sagelift.spec import is_remote_uri
 
-    return [Path(c.uri) for c in spec.channels if not is_remote_uri(c.uri)]
+    paths = [Path(c.uri) for c in spec.channels if not is_remote_uri(c.uri)]
+    for location in (spec.checkpoint_path, spec.output_path):
+        if location is not None and not is_remote_uri(location):
+            paths.append(Path(location))
+    return paths
 
 
 def describe_package(spec: JobSpec) -> PackageListing:
     """What ``spec``'s code tarball holds and leaves out (``sagelift package --list``)."""
     from sagelift.sourcedir import list_package
 
-    return list_package(spec.source_dir, exclude=spec.exclude, skip=channel_dirs(spec))
+    return list_package(spec.source_dir, exclude=spec.exclude, skip=data_dirs(spec))

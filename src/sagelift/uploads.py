@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sagelift.codefiles import report_selection
+from sagelift.codefiles import data_dirs, report_selection
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError
 from sagelift.runtime.bundle import BUNDLE_NAME, build_bundle
@@ -103,17 +103,13 @@ def code_digest(tarball_digest: str, bundle_digest: str) -> str:
 
 
 def channel_skip_patterns(spec: JobSpec) -> tuple[str, ...]:
-    """Anchored exclude patterns for local channels that live inside the source dir.
-
-    Their data belongs to the channel, not to the code tarball (the local backend skips them
-    too when it stages the code).
-    """
+    """Anchored exclude patterns for the data directories (``codefiles.data_dirs``: channels,
+    checkpoints, output) that live inside the source dir: their files belong to the job's
+    data, not to the code tarball (the local code copy skips them too)."""
     source = spec.source_dir.resolve()
     patterns = []
-    for channel in spec.channels:
-        if is_remote_uri(channel.uri):
-            continue
-        path = Path(channel.uri).resolve()
+    for data in data_dirs(spec):
+        path = data.resolve()
         if path == source or not path.is_relative_to(source):
             continue
         rel = _GLOB_SPECIAL.sub(r"\\\1", path.relative_to(source).as_posix())

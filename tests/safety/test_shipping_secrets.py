@@ -258,3 +258,27 @@ def test_package_list_shows_what_ships_and_what_is_left_out_and_why(
     assert ".env" in text.stdout
     assert "a secret, left out by default" in text.stdout
     assert f"sha256 {built.digest}" in text.stdout
+
+
+def test_checkpoints_and_outputs_inside_the_project_are_data_not_code(
+    make_project: MakeProject, home: Path
+) -> None:
+    """A checkpoint location or output path inside the source dir holds the job's data: it is
+    neither in the local job's code copy nor in the code tarball."""
+    project = make_project("ok", checkpoint_path="ckpt", output_path="out")
+    write(
+        project,
+        {"train.py": LISTING_SCRIPT, "ckpt/state.json": "{}", "out/old-job/output/x.bin": "x"},
+    )
+
+    result = sagelift(project, "run", home=home)
+    assert result.returncode == 0, result.stderr
+    job = json.loads(sagelift(project, "ls", "--json", home=home).stdout)[0]["name"]
+    with tarfile.open(project / "out" / job / "output" / "model.tar.gz") as archive:
+        member = archive.extractfile("code.json")
+        assert member is not None
+        assert json.load(member) == ["sagelift.toml", "train.py"]
+
+    listing = json.loads(sagelift(project, "package", "--list", "--json", home=home).stdout)
+    shipped = {entry["path"] for entry in listing["files"]}
+    assert shipped == {"sagelift.toml", "train.py"}

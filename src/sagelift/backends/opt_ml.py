@@ -27,7 +27,7 @@ from pathlib import Path
 from sagelift.aws import AwsSettings
 from sagelift.backends import artifacts
 from sagelift.backends.base import PreparedJob
-from sagelift.codefiles import CodeSelection, channel_dirs, report_selection, select_code
+from sagelift.codefiles import CodeSelection, data_dirs, report_selection, select_code
 from sagelift.contract.config_files import (
     ChannelConfig,
     render_byo_hyperparameters,
@@ -218,7 +218,7 @@ def stage_inputs(
     """
     from sagelift.storage import open_storage  # boto3 and friends only for s3:// inputs
 
-    selection = select_code(spec.source_dir, exclude=spec.exclude, skip=channel_dirs(spec))
+    selection = select_code(spec.source_dir, exclude=spec.exclude, skip=data_dirs(spec))
     copy_tree(((path, layout.code_dir / rel) for rel, path in selection.files), layout.code_dir)
     for channel in spec.channels:
         if channel.name in skip_channels:
