@@ -239,6 +239,7 @@ def run_workflow(
             _stand_in(step, contexts, runner, env)
             continue
         name = step.get("name", step["run"].splitlines()[0])
+        assert step.get("shell", "bash") == "bash", f"step {name!r}: only bash is run here"
         if _is_install_step(step):
             # pip cannot reach an index here: the venv already holds sagelift (the code under
             # test, on PYTHONPATH) with boto3; check that it is importable instead.
@@ -294,7 +295,7 @@ def _local_tags(podman: PodmanCLI, repository: str) -> list[str]:
     return sorted(
         line
         for line in listing.stdout.splitlines()
-        if line.partition(":")[0].endswith(f"/{repository}") and not line.endswith(":<none>")
+        if line.rpartition(":")[0].endswith(f"/{repository}") and not line.endswith(":<none>")
     )
 
 
@@ -458,6 +459,7 @@ def test_every_run_step_of_the_github_workflow_builds_only_when_dependencies_cha
         # 1. The first push: one build, one push, one job in the pushed image.
         run = run_workflow(runner, workflow, _commit(project, "first"), 1)
         assert len(_builds(podman_cli, repository)) == 1
+        assert len(_local_tags(podman_cli, repository)) == 3  # built, pushed, deps-inputs
         first_manifests = _registry_manifests(auth_registry, repository)
         assert len(first_manifests) == 2, first_manifests  # content tag and deps-inputs tag
         assert len(set(first_manifests.values())) == 1, first_manifests
