@@ -68,7 +68,8 @@ def push_if_missing(
 ) -> PushedImage:
     """The deps image for ``spec`` in the registry, pinned by digest: the one already pushed
     for the same dependency inputs (nothing built or pushed), else built when missing
-    locally and pushed, with its ``deps-inputs-<key>`` tag beside its content tag.
+    locally and pushed, with its ``deps-inputs-<key>`` tag beside its content tag. Either
+    way the URI names the ``deps-inputs-<key>`` tag.
 
     Raises UsageError outside ``deps`` mode, ImageError or CredentialsError.
     """
@@ -117,4 +118,6 @@ def push_if_missing(
         login.registry, username=login.username, password=login.password, tls_verify=tls_verify
     )
     push_image(engine, image.ref, alias, tls_verify=tls_verify)
-    return replace(pushed, built=image.built)
+    # The alias names the image whether this run built it or a later one finds it, so
+    # every job with the same dependency inputs records the same image URI.
+    return replace(pushed, uri=str(alias.with_digest(pushed.digest)), built=image.built)
