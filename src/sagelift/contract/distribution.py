@@ -40,7 +40,7 @@ DistributionKind = Literal["torch_distributed", "pytorchddp", "mpi"]
 TORCHRUN_MASTER_PORT = "7777"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True)
 class Distribution:
     """One enabled distribution strategy.
 
