@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 
@@ -111,3 +112,24 @@ def test_mpi_is_refused_locally(make_project, clean_environ) -> None:
     )
     with pytest.raises(UnsupportedFeature, match="mpi"):
         jobs.submit(jobs.load_spec(project, environ=clean_environ))
+
+
+@needs_hosts
+def test_torch_distributed_runs_torchrun_on_every_host_as_the_toolkit_does(
+    make_project, clean_environ
+) -> None:
+    project = make_project(
+        "torchrun_argv",
+        instance_count=2,
+        hyperparameters={"lr": 0.5},
+        distribution={"torch_distributed": {"enabled": True, "processes_per_host": 2}},
+    )
+    result = jobs.run(jobs.load_spec(project, environ=clean_environ))
+    assert result.status.state is JobState.COMPLETED, result.status.failure_reason
+    model = _model(result.status.model_artifacts)
+    for rank, host in enumerate(("algo-1", "algo-2")):
+        assert json.loads(model[f"torchrun-{host}.json"]) == [
+            "--nnodes", "2", "--nproc_per_node", "2",
+            "--master_addr", "algo-1", "--master_port", "7777", "--node_rank", str(rank),
+            "train.py", "--lr", "0.5",
+        ]  # fmt: skip
