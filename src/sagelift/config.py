@@ -101,6 +101,8 @@ TABLES: dict[str, str] = {
     "channels": "name = local dir, file or s3:// prefix, at /opt/ml/input/data/<name>",
     "environment": "non-secret environment variables for the job",
     "metrics": "name = regex parsed from the job's output (MetricDefinitions)",
+    "distribution": "one strategy: torch_distributed, pytorchddp or mpi = {enabled = true, ...}, "
+    "as the SDK's distribution= argument",
 }
 
 #: Sections of scalar settings: ``[aws]`` holds ``aws.region`` and friends.

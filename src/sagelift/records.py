@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sagelift.aws import AwsSettings
+from sagelift.contract.distribution import Distribution
 from sagelift.errors import JobNotFound, UsageError
 from sagelift.job import (
     ChannelInput,
@@ -159,6 +160,8 @@ def _spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
     )
     fields["exclude"] = tuple(fields.get("exclude", ()))
     fields["interruptions"] = tuple(fields.get("interruptions", ()))
+    if fields.get("distribution") is not None:
+        fields["distribution"] = Distribution(**fields["distribution"])
     known = set(JobSpec.__dataclass_fields__)
     return JobSpec(**{k: v for k, v in fields.items() if k in known})
 

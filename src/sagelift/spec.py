@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sagelift.config import Resolved
+from sagelift.contract.cluster import DISTRIBUTION_TYPES
+from sagelift.contract.distribution import Distribution
 from sagelift.contract.hyperparameters import JSONValue, validate_hyperparameters
 from sagelift.errors import SpecError, UnsupportedFeature
 
@@ -101,6 +103,8 @@ class Channel:
     name: str
     uri: str
     content_type: str | None = None
+    #: ``S3DataDistributionType``: every host gets all objects, or its share of them.
+    distribution: str = "FullyReplicated"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +142,7 @@ class JobSpec:
     max_cost: float | None = None
     interruptions: tuple[float, ...] = ()
     kind: JobKind = "script"
+    distribution: Distribution | None = None
 
     @property
     def is_byo(self) -> bool:
@@ -211,7 +216,15 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
             config.get("simulate_interruptions"), config.get("interrupt_at")
         ),
         kind=kind,
+        distribution=_distribution(config.table("distribution")),
     )
+    if spec.distribution is not None and spec.is_byo:
+        raise UnsupportedFeature(
+            f"distribution '{spec.distribution.kind}' needs the SageMaker training toolkit, "
+            "which a bring-your-own image (kind = 'byo') does not run",
+            hint="drop distribution and start the processes from the image's own entry point, "
+            "or use kind = 'script'",
+        )
     if spec.max_wait is not None and not spec.spot:
         raise SpecError(
             "max_wait only applies to spot training",
@@ -229,11 +242,6 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
             "spot instances exist only on SageMaker; a local job cannot be a spot job",
             hint="rehearse interruptions locally with --simulate-interruptions N, "
             "or pick an ml.* instance type",
-        )
-    if spec.is_local and spec.instance_count != 1:
-        raise UnsupportedFeature(
-            f"instance_count={spec.instance_count} needs several machines; a local job has one",
-            hint="use instance_count = 1 locally, or an ml.* instance type on SageMaker",
         )
     return spec
 
@@ -286,6 +294,7 @@ def check_local_inputs(spec: JobSpec) -> None:
                 hint="create it, fix the path, or pass s3://bucket/prefix",
                 field=f"channels.{channel.name}",
             )
+        _check_shards(spec, channel)
     if spec.requirements is not None and not spec.requirements.is_file():
         raise SpecError(
             f"requirements: '{spec.requirements}' does not exist",
@@ -293,6 +302,24 @@ def check_local_inputs(spec: JobSpec) -> None:
             field="requirements",
         )
     check_checkpoint_location(spec)
+
+
+def _check_shards(spec: JobSpec, channel: Channel) -> None:
+    # SageMaker starts a sharded job with fewer objects than instances and leaves the extra
+    # instances without data, billed all the same (S3DataSource.S3DataDistributionType).
+    if channel.distribution != "ShardedByS3Key" or spec.instance_count == 1:
+        return
+    path = Path(channel.uri)
+    files = 1 if path.is_file() else sum(1 for p in path.rglob("*") if p.is_file())
+    if files < spec.instance_count:
+        raise SpecError(
+            f"channels.{channel.name}: ShardedByS3Key over {files} files for "
+            f"{spec.instance_count} instances leaves some instances without data "
+            "(SageMaker starts them anyway, and bills them)",
+            hint="split the data into at least one file per instance, lower instance_count, "
+            "or use distribution = 'FullyReplicated'",
+            field=f"channels.{channel.name}.distribution",
+        )
 
 
 def check_checkpoint_location(spec: JobSpec) -> None:
@@ -461,14 +488,19 @@ def _channels(table: Mapping[str, Any], project_dir: Path) -> tuple[Channel, ...
                 field=key,
             )
         content_type = None
+        distribution = "FullyReplicated"
         if isinstance(value, Mapping):
             content_type = value.get("content_type")
+            distribution = _choice(
+                value.get("distribution", distribution), f"{key}.distribution", DISTRIBUTION_TYPES
+            )
             value = value.get("path", value.get("uri"))
         channels.append(
             Channel(
                 name=name,
                 uri=_location(value, project_dir, key),
                 content_type=None if content_type is None else str(content_type),
+                distribution=distribution,
             )
         )
     if len(channels) > 20:
@@ -478,6 +510,65 @@ def _channels(table: Mapping[str, Any], project_dir: Path) -> tuple[Channel, ...
             field="channels",
         )
     return tuple(channels)
+
+
+_DISTRIBUTION_KEYS = {
+    "torch_distributed": ("enabled", "processes_per_host"),
+    "pytorchddp": ("enabled", "processes_per_host"),
+    "mpi": ("enabled", "processes_per_host", "custom_mpi_options"),
+}
+
+
+def _distribution(table: Mapping[str, Any]) -> Distribution | None:
+    """``distribution = {torch_distributed = {enabled = true}}`` and the like, as SDK v2's
+    ``distribution=`` argument takes it; one strategy at most, the disabled ones ignored."""
+    enabled: list[Distribution] = []
+    for name, value in table.items():
+        key = f"distribution.{name}"
+        if name not in _DISTRIBUTION_KEYS:
+            raise SpecError(
+                f"{key}: unknown distribution strategy '{name}'",
+                hint="use torch_distributed, pytorchddp or mpi",
+                field=key,
+            )
+        if not isinstance(value, Mapping):
+            raise SpecError(
+                f"{key}: expected a table", hint=f"{name} = {{enabled = true}}", field=key
+            )
+        unknown = sorted(set(value) - set(_DISTRIBUTION_KEYS[name]))
+        if unknown:
+            raise SpecError(
+                f"{key}: unknown setting '{unknown[0]}'",
+                hint="settings here: " + ", ".join(_DISTRIBUTION_KEYS[name]),
+                field=key,
+            )
+        if not _bool(value.get("enabled", False), f"{key}.enabled"):
+            continue
+        per_host = value.get("processes_per_host")
+        options = value.get("custom_mpi_options", "")
+        if not isinstance(options, str):
+            raise SpecError(
+                f"{key}.custom_mpi_options: expected a string",
+                hint='custom_mpi_options = "-x NCCL_DEBUG=INFO"',
+                field=f"{key}.custom_mpi_options",
+            )
+        enabled.append(
+            Distribution(
+                kind=_choice(name, key, tuple(_DISTRIBUTION_KEYS)),
+                processes_per_host=None
+                if per_host is None
+                else _int(per_host, f"{key}.processes_per_host", 1, 1024),
+                custom_mpi_options=options,
+            )
+        )
+    if len(enabled) > 1:
+        raise SpecError(
+            "distribution: more than one strategy is enabled "
+            f"({', '.join(d.kind for d in enabled)})",
+            hint="enable one of torch_distributed, pytorchddp and mpi",
+            field="distribution",
+        )
+    return enabled[0] if enabled else None
 
 
 def _environment(table: Mapping[str, Any]) -> dict[str, str]:

@@ -273,7 +273,9 @@ CASES: dict[str, Case] = {
         "run", "--instance-type", "ml.p99.huge", toml=CLOUD_TOML, needles="instance type"
     ),
     "instance count zero": case("run", "--instance-count", "0", needles="instance_count"),
-    "instance count two locally": case("run", "--instance-count", "2", needles="local job"),
+    "instance count beyond a machine": case(
+        "run", "--instance-count", "9", needles="at most 8 hosts"
+    ),
     "instance count over 100": case(
         "run", *CLOUD, "--instance-count", "101", toml=CLOUD_TOML, needles="instance_count"
     ),

@@ -16,6 +16,7 @@ import pytest
 
 from sagelift.backends.sagemaker.request import build_create_training_job_request, default_tags
 from sagelift.backends.sagemaker.validation import validate_request
+from sagelift.contract.distribution import Distribution
 from sagelift.errors import SpecError
 from sagelift.spec import Channel, EntryPoint, JobSpec, MetricDefinition
 from sagelift.uploads import ShippedChannel, ShippedCode
@@ -112,6 +113,17 @@ SPECS = {
             channels=(Channel(name="train", uri="s3://datasets/higgs/train/"),),
         ),
         {"code": None, "image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-xgb:1"},
+    ),
+    "torch_distributed": (
+        _spec(
+            instance_type="ml.g5.12xlarge",
+            instance_count=4,
+            distribution=Distribution(kind="torch_distributed"),
+            channels=(
+                Channel(name="train", uri="/p/wine/data/train", distribution="ShardedByS3Key"),
+            ),
+        ),
+        {},
     ),
     "module": (
         _spec(

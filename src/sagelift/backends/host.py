@@ -43,7 +43,7 @@ from sagelift.backends.lifecycle import (
     write_holder,
 )
 from sagelift.backends.loglines import LineSplitter
-from sagelift.backends.opt_ml import stage_layout
+from sagelift.backends.opt_ml import stage_hosts, stage_layout
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import BackendError, InfrastructureError, SageliftError
 from sagelift.job import JobHandle, JobState, JobStatus, LocalRun, PreparedJob
@@ -177,7 +177,10 @@ class HostJobs:
         # The config files name container paths, as SageMaker's do, whether or not this machine
         # can show the layout on /opt/ml; the SM_* variables follow where it really is.
         view = TrainingLayout(CONTAINER_ROOT)
-        stage_layout(spec, job, layout, view, skip=set(overlays))
+        if spec.instance_count > 1:
+            stage_hosts(spec, job, layout, view, skip=set(overlays))
+        else:
+            stage_layout(spec, job, layout, view, skip=set(overlays))
         status = records.read_status(record)
         records.write_status(record, records.advance(status, "Downloading"))
 

@@ -26,6 +26,7 @@ from sagelift.backends.base import (
 from sagelift.backends.checkpoint_location import check_location_free
 from sagelift.backends.environments import ensure_environment, requirements_file
 from sagelift.backends.host import HostJobs
+from sagelift.contract.cluster import MAX_LOCAL_HOSTS
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError, UnsupportedFeature
@@ -75,6 +76,43 @@ def check_host_paths(spec: JobSpec) -> None:
         check_location_free(Path(spec.checkpoint_path))
 
 
+def check_local_hosts(spec: JobSpec) -> None:
+    """What running ``spec`` as several hosts on this machine needs (nothing for one host):
+    at most ``MAX_LOCAL_HOSTS``, host namespaces (Linux, root), no MPI (it needs sshd and
+    an MPI install in every host), no rehearsed interruptions."""
+    if spec.distribution is not None and spec.distribution.kind == "mpi":
+        raise UnsupportedFeature(
+            "distribution 'mpi' needs Open MPI and sshd on every host, which a local job "
+            "does not have",
+            hint="rehearse with torch_distributed locally, or run mpi on SageMaker in an "
+            "image with MPI (the PyTorch and TensorFlow framework images)",
+        )
+    if spec.instance_count == 1:
+        return
+    if spec.instance_count > MAX_LOCAL_HOSTS:
+        raise UnsupportedFeature(
+            f"instance_count={spec.instance_count}: a local job runs at most "
+            f"{MAX_LOCAL_HOSTS} hosts on this machine",
+            hint=f"use instance_count <= {MAX_LOCAL_HOSTS} locally, or an ml.* instance type "
+            "on SageMaker",
+        )
+    if spec.interruptions:
+        raise UnsupportedFeature(
+            "simulated interruptions are rehearsed with one host",
+            hint="rehearse the interruptions with instance_count = 1",
+        )
+    from sagelift.runtime.hosts import namespaces_obstacle
+
+    obstacle = namespaces_obstacle()
+    if obstacle is not None:
+        raise UnsupportedFeature(
+            f"instance_count={spec.instance_count} runs as that many hosts here, and this "
+            f"machine cannot give each its own host name and /etc/hosts: {obstacle}",
+            hint="run as root on Linux, use instance_count = 1 locally, or an ml.* instance "
+            "type on SageMaker",
+        )
+
+
 def check_host_resources(
     spec: JobSpec, *, command_on_host: bool, overlaid: Iterable[Path] = ()
 ) -> None:
@@ -96,10 +134,11 @@ class LocalBackend:
     through copy-on-write overlays in the launcher's mount namespace where that works."""
 
     name: ClassVar[str] = "local"
-    capabilities: ClassVar[frozenset[Capability]] = HOST_CAPABILITIES
+    capabilities: ClassVar[frozenset[Capability]] = HOST_CAPABILITIES | {Capability.MULTI_INSTANCE}
 
     def check(self, spec: JobSpec) -> None:
         check_host_paths(spec)
+        check_local_hosts(spec)
         if spec.instance_type == "local_gpu" and detect_host_facts().num_gpus == 0:
             raise UnsupportedFeature(
                 "instance_type 'local_gpu' asks for a GPU and this machine has none "
@@ -172,10 +211,14 @@ def overlay_channels(spec: JobSpec) -> dict[str, Path]:
     has mount namespaces (the launcher copies any it then cannot mount)."""
     if _bind_obstacle() is not None:
         return {}
+    # A host's share of a sharded channel is a copy: an overlay would show every file.
+    sharded = spec.instance_count > 1
     return {
         c.name: Path(c.uri)
         for c in spec.channels
-        if not is_remote_uri(c.uri) and Path(c.uri).is_dir()
+        if not is_remote_uri(c.uri)
+        and Path(c.uri).is_dir()
+        and not (sharded and c.distribution == "ShardedByS3Key")
     }
 
 
@@ -200,6 +243,10 @@ def _launcher_argv(
             python=python,
             overlays=overlays,
             byo=spec.is_byo,
+            hosts=spec.instance_count,
+            processes_per_host=None
+            if spec.distribution is None
+            else spec.distribution.processes_per_host,
         ),
     ]
 

@@ -28,6 +28,7 @@ from sagelift.aws import AwsSettings
 from sagelift.backends import artifacts
 from sagelift.backends.base import PreparedJob
 from sagelift.codefiles import CodeSelection, data_dirs, report_selection, select_code
+from sagelift.contract.cluster import host_names, shard
 from sagelift.contract.config_files import (
     ChannelConfig,
     render_byo_hyperparameters,
@@ -37,12 +38,22 @@ from sagelift.contract.config_files import (
     render_resource_config,
     write_config_files,
 )
+from sagelift.contract.distribution import distribution_hyperparameters
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import InfrastructureError
 from sagelift.runtime import channel_view
 from sagelift.spec import JobSpec, is_remote_uri
 
-__all__ = ["StageReport", "copy_tree", "stage_channel", "stage_inputs", "stage_layout"]
+__all__ = [
+    "StageReport",
+    "channel_keys",
+    "copy_tree",
+    "keep_share",
+    "stage_channel",
+    "stage_hosts",
+    "stage_inputs",
+    "stage_layout",
+]
 
 log = logging.getLogger(__name__)
 
@@ -163,17 +174,27 @@ def stage_layout(
     view: TrainingLayout,
     *,
     skip: set[str],
+    host: str = "algo-1",
+    restore_checkpoints: bool = True,
 ) -> None:
     """Create ``layout`` for ``job``: directories, code, channels (but ``skip``, which the
-    launcher overlays), checkpoints and the three config files (naming ``view`` paths).
+    launcher overlays), checkpoints (unless not ``restore_checkpoints``) and the
+    three config files (naming ``view`` paths) as host ``host`` of ``spec.instance_count``
+    sees them: ``ShardedByS3Key`` channels hold that host's share only.
     Logs what was left out of the code that the user should hear about (secrets)."""
     names = tuple(c.name for c in spec.channels)
     for directory in layout.directories(names):
         directory.mkdir(parents=True, exist_ok=True)
     selection = stage_inputs(
-        spec, layout, job.settings.aws, checkpoint_path=spec.checkpoint_path, skip_channels=skip
+        spec,
+        layout,
+        job.settings.aws,
+        checkpoint_path=spec.checkpoint_path if restore_checkpoints else None,
+        skip_channels=skip,
+        host=host,
     )
-    report_selection(selection)
+    if host == "algo-1":
+        report_selection(selection)
     write_config_files(
         layout,
         hyperparameters=render_byo_hyperparameters(spec.hyperparameters)
@@ -184,17 +205,76 @@ def stage_layout(
             submit_directory=str(view.code_dir),
             job_name=job.name,
             region=job.region,
+            framework_params=distribution_hyperparameters(
+                spec.distribution, instance_type=spec.instance_type
+            ),
         ),
         input_data_config=render_input_data_config(
-            {c.name: ChannelConfig(content_type=c.content_type) for c in spec.channels}
+            {
+                c.name: ChannelConfig(
+                    content_type=c.content_type, s3_distribution_type=c.distribution
+                )
+                for c in spec.channels
+            }
         ),
         resource_config=render_resource_config(
-            instance_type=spec.instance_type, instance_count=spec.instance_count
+            instance_type=spec.instance_type,
+            instance_count=spec.instance_count,
+            current_host=host,
         ),
         checkpoint_config=(
             render_checkpoint_config(str(view.checkpoint_dir)) if spec.checkpoint_path else None
         ),
     )
+
+
+def stage_hosts(
+    spec: JobSpec,
+    job: PreparedJob,
+    layout: TrainingLayout,
+    view: TrainingLayout,
+    *,
+    skip: set[str],
+) -> None:
+    """Stage a job of ``spec.instance_count`` hosts: one layout per host under
+    ``layout.root/algo-i`` (``sagelift.runtime.hosts`` runs them), and at ``layout`` itself
+    the job's model and output directories (the hosts' are merged there at the end) and its
+    checkpoints. All hosts share those: SageMaker syncs every instance's
+    ``/opt/ml/checkpoints`` with the one ``CheckpointConfig.S3Uri`` and restores all of it
+    to each; here each host's checkpoint directory is a link to the job's, so a host also
+    sees what another writes while they run."""
+    for directory in (layout.model_dir, layout.output_data_dir, layout.checkpoint_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    if spec.checkpoint_path is not None and is_remote_uri(spec.checkpoint_path):
+        artifacts.restore_checkpoints_remote(
+            spec.checkpoint_path, layout.checkpoint_dir, job.settings.aws
+        )
+    elif spec.checkpoint_path is not None:
+        artifacts.restore_checkpoints(Path(spec.checkpoint_path), layout.checkpoint_dir)
+    for host in host_names(spec.instance_count):
+        host_layout = TrainingLayout(layout.root / host)
+        stage_layout(spec, job, host_layout, view, skip=skip, host=host, restore_checkpoints=False)
+        host_layout.checkpoint_dir.rmdir()
+        host_layout.checkpoint_dir.symlink_to(layout.checkpoint_dir)
+
+
+def channel_keys(directory: Path) -> list[str]:
+    """The files of a staged (or local) channel as S3 keys relative to it, sorted."""
+    return sorted(
+        p.relative_to(directory).as_posix()
+        for p in directory.rglob("*")
+        if p.is_file() or p.is_symlink()
+    )
+
+
+def keep_share(directory: Path, host: str, count: int) -> None:
+    """Leave in the staged channel ``directory`` only host ``host``'s ``ShardedByS3Key`` share
+    (SageMaker copies 1/n of the objects to each instance)."""
+    keys = channel_keys(directory)
+    kept = set(shard(keys, host, count))
+    for key in keys:
+        if key not in kept:
+            (directory / key).unlink()
 
 
 def stage_inputs(
@@ -204,13 +284,15 @@ def stage_inputs(
     *,
     checkpoint_path: str | None,
     skip_channels: set[str] | frozenset[str] = frozenset(),
+    host: str = "algo-1",
 ) -> CodeSelection:
     """Copy the code, stage every channel and restore the checkpoints into ``layout``.
 
     The code is the same selection of files as the code tarball (``codefiles.select_code``:
     no secrets, caches or virtualenvs); returns it. Also what a restart after a (simulated)
     spot interruption does, as SageMaker does on the new instance: fresh code and data,
-    checkpoints restored from their location.
+    checkpoints restored from their location. A ``ShardedByS3Key`` channel of a job with
+    several instances holds host ``host``'s share of the files (``contract.cluster.shard``).
 
     Raises:
         SpecError: a channel (staged or skipped) links to a directory that holds it.
@@ -234,6 +316,8 @@ def stage_inputs(
             storage.sync_down(channel.uri, layout.channel_dir(channel.name))
         else:
             stage_channel(Path(channel.uri), layout.channel_dir(channel.name))
+        if channel.distribution == "ShardedByS3Key" and spec.instance_count > 1:
+            keep_share(layout.channel_dir(channel.name), host, spec.instance_count)
     if checkpoint_path is not None and is_remote_uri(checkpoint_path):
         artifacts.restore_checkpoints_remote(checkpoint_path, layout.checkpoint_dir, aws)
     elif checkpoint_path is not None:

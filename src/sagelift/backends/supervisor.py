@@ -47,6 +47,7 @@ from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import BackendError, SageliftError
 from sagelift.job import JobState, JobStatus, LocalRun
 from sagelift.private_files import open_private
+from sagelift.runtime.hosts import host_status_file
 from sagelift.runtime.processes import become_subreaper, die_with_parent, kill_adopted
 from sagelift.runtime.status import read_status as read_launch_status
 from sagelift.spec import is_remote_uri
@@ -278,6 +279,7 @@ class Supervisor:
         if len(self.attempts) > 1:
             notes += self.interruption_notes()
         notes += unfired(self.run.interruptions, self.attempts)
+        notes += _host_notes(self.run.launcher_status, self.layout.root)
         notes += self.checkpoint_notes
 
         status = records.advance(self.status, "Uploading")
@@ -308,6 +310,8 @@ class Supervisor:
                     state, secondary = JobState.FAILED, "Failed"
                     reason = self.os_failure(exc)
         artifacts.release_inputs(self.layout)
+        for host in _host_dirs(self.layout.root):
+            artifacts.release_inputs(TrainingLayout(host))
         self.save(
             records.advance(
                 status,
@@ -372,6 +376,27 @@ class Supervisor:
             + ("" if r.lost_seconds is None else f"; {r.lost_seconds:.1f} s of work lost")
             for r in reports
         ]
+
+
+def _host_dirs(root: Path) -> list[Path]:
+    """The per-host layouts of a job run as several hosts, in host order."""
+    hosts = [p for p in root.glob("algo-*") if p.is_dir() and p.name[5:].isdigit()]
+    return sorted(hosts, key=lambda p: int(p.name[5:]))
+
+
+def _host_notes(status_file: Path, root: Path) -> list[str]:
+    """``describe``'s line per host of a job run as several hosts: how each one ended."""
+    notes = []
+    for host in _host_dirs(root):
+        own = read_launch_status(host_status_file(status_file, host.name))
+        if own is None:
+            notes.append(f"{host.name}: did not report (it was not started or was killed)")
+            continue
+        note = f"{host.name}: {own.state}, exit code {own.exit_code}"
+        if own.failure_reason:
+            note += f": {own.failure_reason.strip().splitlines()[0]}"
+        notes.append(note)
+    return notes
 
 
 def _count_files(directory: Path) -> int:

@@ -70,15 +70,19 @@ def render_hyperparameters(
     job_name: str,
     region: str,
     log_level: int = 20,
+    framework_params: Mapping[str, JSONValue] | None = None,
 ) -> dict[str, str]:
     """``hyperparameters.json`` for a script-mode job: user values plus SDK v2's reserved keys.
 
     Every value is ``json.dumps``-encoded. ``program=None`` (module or command entry points)
     omits ``sagemaker_program``; ``submit_directory=None`` omits
-    ``sagemaker_submit_directory`` (the toolkit then uses ``<root>/code``). Reserved keys win
+    ``sagemaker_submit_directory`` (the toolkit then uses ``<root>/code``).
+    ``framework_params`` are further reserved keys (the distribution settings,
+    ``sagelift.contract.distribution``). Reserved keys win
     over user keys of the same name. The result is sorted by key.
     """
     reserved: dict[str, JSONValue] = {
+        **(framework_params or {}),
         "sagemaker_container_log_level": log_level,
         "sagemaker_job_name": job_name,
         "sagemaker_region": region,

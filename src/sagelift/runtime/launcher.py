@@ -20,13 +20,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sagelift.contract.config_files import ConfigFiles, read_config_files
+from sagelift.contract.distribution import torchrun_argv
 from sagelift.contract.environment import entry_point_name, training_env, user_args
 from sagelift.contract.host import detect_host_facts
+from sagelift.contract.hyperparameters import decode_hyperparameters, split_reserved
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import SpecError
 from sagelift.private_files import open_private
 from sagelift.redaction import MASK, mask_arguments, secret_names
-from sagelift.runtime.entry import build_argv, check_entry, resolve_entry
+from sagelift.runtime.entry import EntryPoint, build_argv, check_entry, resolve_entry
 from sagelift.runtime.failure import FAILURE_REASON_LIMIT, failure_reason, write_failure_file
 from sagelift.runtime.mounts import BindMode, OptMlView, prepare_view
 from sagelift.runtime.processes import (
@@ -65,7 +67,10 @@ class LaunchRequest:
     job belongs to the job (true for the CLI once it is a subreaper or PID 1); the launcher
     then kills and reaps them when the job ends. ``byo`` runs the entry point as SageMaker runs
     a bring-your-own image: no hyperparameters as arguments and no SM_* variables (those come
-    from the training toolkit, which such an image does not have).
+    from the training toolkit, which such an image does not have). ``hosts`` > 1 runs the
+    job staged under ``root`` as that many hosts (``sagelift.runtime.hosts``).
+    ``processes_per_host`` is torchrun's ``--nproc_per_node`` when the hyperparameters enable
+    ``torch_distributed`` or ``pytorchddp`` (default: one per GPU, at least one).
     """
 
     root: Path
@@ -82,6 +87,8 @@ class LaunchRequest:
     overlays: tuple[tuple[str, Path], ...] = ()
     adopt_orphans: bool = False
     byo: bool = False
+    hosts: int = 1
+    processes_per_host: int | None = None
 
 
 def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) -> LaunchStatus:
@@ -113,6 +120,8 @@ def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) 
     check_entry(entry, python=request.python, code_dir=layout.code_dir, path=base_env.get("PATH"))
     args = [] if request.byo else user_args(config)
     argv = build_argv(entry, python=request.python, user_args=args)
+    if not request.byo:
+        argv = _distributed_argv(argv, entry, config, request)
     # The log line names the command; secret-looking hyperparameters show as ***.
     shown = mask_arguments(argv, secret_names(config.hyperparameters))
     view = prepare_view(request.root, request.bind_opt_ml, overlays=dict(request.overlays))
@@ -145,6 +154,37 @@ def _read_config(layout: TrainingLayout) -> ConfigFiles:
             "there, or pass --root",
             field="root",
         ) from exc
+
+
+# The toolkit's launch for these flags is torchrun (``torch_distributed.py``); for
+# ``pytorchddp`` it is ``torch.distributed.launch`` on port 55555 (``vanilla_ddp.py``), which
+# torchrun supersedes; sagelift runs torchrun for both.
+_TORCHRUN_FLAGS = ("sagemaker_torch_distributed_enabled", "sagemaker_pytorch_ddp_enabled")
+
+
+def _distributed_argv(
+    argv: list[str], entry: EntryPoint, config: ConfigFiles, request: LaunchRequest
+) -> list[str]:
+    """``argv`` under torchrun when the job's distribution asks for it, as the toolkit does."""
+    _, reserved = split_reserved(decode_hyperparameters(config.hyperparameters))
+    if not any(reserved.get(flag) is True for flag in _TORCHRUN_FLAGS):
+        return argv
+    if entry.kind != "program" or not entry.target[0].endswith(".py"):
+        raise SpecError(
+            "torch_distributed runs a Python script under torchrun; this entry point is "
+            f"{entry.kind} {' '.join(entry.target)}",
+            hint="make the entry point a .py script",
+            field="entry_point",
+        )
+    per_host = request.processes_per_host or max(1, detect_host_facts().num_gpus)
+    resource = config.resource_config
+    return torchrun_argv(
+        torchrun=[argv[0], "-m", "torch.distributed.run"],
+        hosts=list(resource["hosts"]),
+        current_host=str(resource["current_host"]),
+        processes_per_host=per_host,
+        program=argv[1:],
+    )
 
 
 def _hide_channels(config: ConfigFiles, hidden: tuple[str, ...]) -> ConfigFiles:

@@ -75,6 +75,19 @@ def _parser() -> _Parser:
         "no SM_* variables",
     )
     parser.add_argument(
+        "--hosts",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the layouts <root>/algo-1 … algo-N as N hosts (Linux, root)",
+    )
+    parser.add_argument(
+        "--processes-per-host",
+        type=int,
+        metavar="N",
+        help="torchrun --nproc_per_node for torch_distributed (default: one per GPU, or 1)",
+    )
+    parser.add_argument(
         "--hide-channel",
         action="append",
         default=[],
@@ -105,6 +118,8 @@ def launcher_args(
     hide_channels: Sequence[str] = (),
     overlays: Mapping[str, Path] | None = None,
     byo: bool = False,
+    hosts: int = 1,
+    processes_per_host: int | None = None,
 ) -> list[str]:
     """The launcher's argv (without the program) that ``parse_args`` reads back.
 
@@ -112,6 +127,10 @@ def launcher_args(
     because ``--command`` takes the rest of the line. Options left ``None`` are not passed.
     """
     argv: list[str] = ["--byo"] if byo else []
+    if hosts > 1:
+        argv += ["--hosts", str(hosts)]
+    if processes_per_host is not None:
+        argv += ["--processes-per-host", str(processes_per_host)]
     if code_tarball is not None:
         argv += ["--code-tarball", str(code_tarball)]
     for name in hide_channels:
@@ -190,6 +209,8 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest
         hide_channels=tuple(ns.hide_channel),
         overlays=tuple(_overlay(text) for text in ns.overlay_channel),
         byo=ns.byo,
+        hosts=ns.hosts,
+        processes_per_host=ns.processes_per_host,
     )
 
 
@@ -200,8 +221,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     started_at = now_iso()
     try:
         request = parse_args(sys.argv[1:] if argv is None else argv, os.environ)
-        request = replace(request, adopt_orphans=become_subreaper())
-        status = launch(request, environ=with_import_root(os.environ, python=request.python))
+        environ = with_import_root(os.environ, python=request.python)
+        if request.hosts > 1:
+            from sagelift.runtime.hosts import run_hosts
+
+            status = run_hosts(request, request.hosts, environ=environ)
+        else:
+            request = replace(request, adopt_orphans=become_subreaper())
+            status = launch(request, environ=environ)
     except SageliftError as exc:
         line = f"sagelift: {exc.headline}: {exc.message}"
         if exc.hint:

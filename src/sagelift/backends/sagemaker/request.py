@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sagelift.contract.config_files import render_byo_hyperparameters, render_hyperparameters
+from sagelift.contract.distribution import distribution_hyperparameters
 from sagelift.package import VERSION
 from sagelift.spec import JobSpec, is_remote_uri
 
@@ -43,14 +44,19 @@ def code_tarball_uri(code: ShippedCode) -> str:
     return code.prefix_uri.rstrip("/") + "/" + CODE_TARBALL
 
 
-def _s3_channel(name: str, uri: str, content_type: str | None = None) -> dict[str, Any]:
+def _s3_channel(
+    name: str,
+    uri: str,
+    content_type: str | None = None,
+    distribution: str = "FullyReplicated",
+) -> dict[str, Any]:
     channel: dict[str, Any] = {
         "ChannelName": name,
         "DataSource": {
             "S3DataSource": {
                 "S3DataType": "S3Prefix",
                 "S3Uri": uri,
-                "S3DataDistributionType": "FullyReplicated",
+                "S3DataDistributionType": distribution,
             }
         },
         "CompressionType": "None",
@@ -72,7 +78,7 @@ def _input_data_config(
             uri = channel.uri
         else:
             raise ValueError(f"channel {channel.name!r} is local and was not shipped")
-        rendered.append(_s3_channel(channel.name, uri, channel.content_type))
+        rendered.append(_s3_channel(channel.name, uri, channel.content_type, channel.distribution))
     if code is not None:
         rendered.append(_s3_channel(code.channel_name, code.prefix_uri))
     return rendered
@@ -124,6 +130,9 @@ def build_create_training_job_request(
             submit_directory=code_tarball_uri(code),
             job_name=job_name,
             region=region,
+            framework_params=distribution_hyperparameters(
+                spec.distribution, instance_type=spec.instance_type
+            ),
         )
     if spec.metric_definitions:
         algorithm["MetricDefinitions"] = [

@@ -1,0 +1,135 @@
+"""A job of several instances run as that many hosts on this machine (the local backend)."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from sagelift import jobs
+from sagelift.backends.base import JobState
+from sagelift.errors import SpecError, UnsupportedFeature
+from sagelift.runtime.hosts import namespaces_obstacle
+
+needs_hosts = pytest.mark.skipif(
+    namespaces_obstacle() is not None, reason=f"no host namespaces: {namespaces_obstacle()}"
+)
+SHARDED = {"train": {"path": "data", "distribution": "ShardedByS3Key"}}
+REPLICATED = {"train": "data"}
+
+
+def _model(status_model: str | None) -> dict[str, str]:
+    assert status_model is not None
+    with tarfile.open(status_model) as tar:
+        return {
+            m.name.removeprefix("./"): tar.extractfile(m).read().decode()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+            if m.isfile()
+        }
+
+
+@needs_hosts
+def test_two_hosts_find_each_other_by_name_and_complete_with_the_total(
+    make_project, clean_environ
+) -> None:
+    project = make_project("two_hosts", instance_count=2, channels=SHARDED)
+    lines: list[str] = []
+    result = jobs.run(jobs.load_spec(project, environ=clean_environ), on_line=lines.append)
+    assert result.status.state is JobState.COMPLETED, result.status.failure_reason
+    # Sharded round-robin by sorted key: algo-1 part-1,3,5 (90), algo-2 part-2,4,6 (120).
+    assert any(line.startswith("[algo-1] algo-1 holds") and "partial 90" in line for line in lines)
+    assert any(line.startswith("[algo-2] algo-2 holds") and "partial 120" in line for line in lines)
+    assert "[algo-1] total 210" in lines
+    model = _model(result.status.model_artifacts)
+    assert model == {"total.txt": "210", "algo-1.txt": "90", "algo-2.txt": "120"}
+    assert any(n.startswith("algo-2: Completed") for n in result.status.notes)
+
+
+@needs_hosts
+def test_fully_replicated_gives_every_host_all_files(make_project, clean_environ) -> None:
+    project = make_project("two_hosts", instance_count=2, channels=REPLICATED)
+    result = jobs.run(jobs.load_spec(project, environ=clean_environ))
+    assert result.status.state is JobState.COMPLETED, result.status.failure_reason
+    assert _model(result.status.model_artifacts)["total.txt"] == "420"
+
+
+@needs_hosts
+def test_one_host_failing_fails_the_job_with_its_reason_and_stops_the_others(
+    make_project, clean_environ
+) -> None:
+    project = make_project(
+        "two_hosts",
+        instance_count=2,
+        channels=SHARDED,
+        environment={"FAIL_ON": "algo-2"},
+        stop_grace=2,
+    )
+    result = jobs.run(jobs.load_spec(project, environ=clean_environ))
+    assert result.status.state is JobState.FAILED
+    assert result.status.failure_reason is not None
+    assert result.status.failure_reason.startswith("algo-2: ")
+    assert "algo-2 was told to fail" in result.status.failure_reason
+    assert any(n.startswith("algo-1: Stopped") for n in result.status.notes)
+
+
+@needs_hosts
+def test_max_runtime_reaches_every_host(make_project, clean_environ) -> None:
+    project = make_project(
+        "two_hosts",
+        instance_count=2,
+        channels=SHARDED,
+        environment={"HANG_ON": "algo-2"},
+        max_runtime=3,
+        stop_grace=1,
+    )
+    result = jobs.run(jobs.load_spec(project, environ=clean_environ))
+    assert result.status.state is JobState.STOPPED
+    assert result.status.secondary_status == "MaxRuntimeExceeded"
+
+
+def test_sharded_channel_with_fewer_files_than_hosts_is_refused(
+    make_project, clean_environ, tmp_path: Path
+) -> None:
+    project = make_project("two_hosts", instance_count=8, channels=SHARDED)
+    with pytest.raises(SpecError, match="ShardedByS3Key over 6 files for 8 instances"):
+        jobs.submit(jobs.load_spec(project, environ=clean_environ))
+    assert not (project / ".sagelift" / "jobs").exists() or not any(
+        (project / ".sagelift" / "jobs").iterdir()
+    )
+
+
+def test_more_hosts_than_a_machine_holds_is_refused(make_project, clean_environ) -> None:
+    project = make_project("two_hosts", instance_count=9, channels=REPLICATED)
+    with pytest.raises(UnsupportedFeature, match="at most 8 hosts"):
+        jobs.submit(jobs.load_spec(project, environ=clean_environ))
+
+
+def test_mpi_is_refused_locally(make_project, clean_environ) -> None:
+    project = make_project(
+        "two_hosts", instance_count=2, channels=REPLICATED, distribution={"mpi": {"enabled": True}}
+    )
+    with pytest.raises(UnsupportedFeature, match="mpi"):
+        jobs.submit(jobs.load_spec(project, environ=clean_environ))
+
+
+@needs_hosts
+def test_torch_distributed_runs_torchrun_on_every_host_as_the_toolkit_does(
+    make_project, clean_environ
+) -> None:
+    project = make_project(
+        "torchrun_argv",
+        instance_count=2,
+        hyperparameters={"lr": 0.5},
+        distribution={"torch_distributed": {"enabled": True, "processes_per_host": 2}},
+    )
+    result = jobs.run(jobs.load_spec(project, environ=clean_environ))
+    assert result.status.state is JobState.COMPLETED, result.status.failure_reason
+    model = _model(result.status.model_artifacts)
+    for rank, host in enumerate(("algo-1", "algo-2")):
+        assert json.loads(model[f"torchrun-{host}.json"]) == [
+            "--nnodes", "2", "--nproc_per_node", "2",
+            "--master_addr", "algo-1", "--master_port", "7777", "--node_rank", str(rank),
+            "train.py", "--lr", "0.5",
+        ]  # fmt: skip
