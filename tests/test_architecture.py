@@ -21,7 +21,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # what ships inside every job: stdlib only
     ("errors", "package", "archives", "private_files", "redaction", "contract", "runtime"),
     # the pure core and the edges every layer uses
-    ("spec", "config", "settings", "aws", "pricing", "provenance", "job", "records", "checkpoints"),
+    ("spec", "config", "settings", "aws", "pricing", "provenance", "job", "records", "checkpoints",
+     "formats", "algorithms"),
     # the services: storage, code and data shipping, images, tracking
     ("storage", "codefiles", "sourcedir", "unpacking", "preflight", "uploads", "data", "images"),
     ("tracking",),  # handed lines and statuses by jobs.wait

@@ -56,6 +56,10 @@ KEYS: dict[str, str] = {
     "entry_point": "script path, '-m package.module', or a command list",
     "kind": "'script' (SageMaker script mode, as the SDK's framework estimators) or 'byo' "
     "(the image's own entry point, plain-string hyperparameters, as the generic Estimator)",
+    "algorithm": "a SageMaker built-in algorithm instead of an entry point: 'xgboost', "
+    "'linear-learner', 'kmeans' or 'factorization-machines'",
+    "algorithm_version": "the built-in algorithm's version (e.g. '1.7-1' for xgboost; default: "
+    "sagelift's table)",
     "source_dir": "directory shipped as the job's code (/opt/ml/code)",
     "base_job_name": "prefix of generated job names",
     "job_name": "exact job name (default: <base_job_name>-<timestamp>)",

@@ -143,6 +143,11 @@ class JobSpec:
     interruptions: tuple[float, ...] = ()
     kind: JobKind = "script"
     distribution: Distribution | None = None
+    #: A SageMaker built-in algorithm (``sagelift.algorithms``) run instead of the user's code:
+    #: then ``kind`` is ``byo`` (SageMaker runs the algorithm's image as the generic Estimator
+    #: does) and ``entry_point`` is the local runner of an open-source algorithm.
+    algorithm: str | None = None
+    algorithm_version: str | None = None
 
     @property
     def is_byo(self) -> bool:
@@ -167,11 +172,27 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
     source_dir = _path(config.get("source_dir"), project_dir, "source_dir")
     kind = _choice(config.get("kind", "script"), "kind", ("script", "byo"))
     raw_entry = config.get("entry_point")
-    if kind == "byo" and raw_entry in (None, "", []):
-        raw_entry = list(BYO_DEFAULT_COMMAND)
-    entry = _relative_script(_entry_point(raw_entry, config.source("entry_point")), source_dir)
     hyperparameters = config.table("hyperparameters")
     validate_hyperparameters(hyperparameters)
+    built_in = _built_in(config, raw_entry, hyperparameters)
+    metrics = {
+        name: MetricDefinition(name=name, regex=_regex(regex, f"metrics.{name}"))
+        for name, regex in sorted(config.table("metrics").items())
+    }
+    if built_in is not None:
+        found, _version = built_in
+        kind = "byo"
+        raw_entry = ["-m", found.runner] if found.runner else list(BYO_DEFAULT_COMMAND)
+        metrics = {
+            **{name: MetricDefinition(name=name, regex=regex) for name, regex in found.metrics},
+            **metrics,
+        }
+    if kind == "byo" and raw_entry in (None, "", []):
+        raw_entry = list(BYO_DEFAULT_COMMAND)
+    if isinstance(raw_entry, list) and raw_entry[:1] == ["-m"] and built_in is not None:
+        entry = EntryPoint(kind="module", argv=(raw_entry[1],))
+    else:
+        entry = _relative_script(_entry_point(raw_entry, config.source("entry_point")), source_dir)
     base = config.get("base_job_name") or _default_base_name(project_dir)
     job_name = config.get("job_name")
     if job_name is not None:
@@ -202,10 +223,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         if requirements is None
         else _path(requirements, project_dir, "requirements"),
         opt_ml=_choice(config.get("opt_ml"), "opt_ml", ("auto", "require", "off")),
-        metric_definitions=tuple(
-            MetricDefinition(name=name, regex=_regex(regex, f"metrics.{name}"))
-            for name, regex in sorted(config.table("metrics").items())
-        ),
+        metric_definitions=tuple(metrics[name] for name in sorted(metrics)),
         exclude=tuple(_str_list(config.get("exclude", []), "exclude")),
         spot=_bool(config.get("spot"), "spot"),
         max_wait=None
@@ -217,6 +235,8 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         ),
         kind=kind,
         distribution=_distribution(config.table("distribution")),
+        algorithm=None if built_in is None else built_in[0].name,
+        algorithm_version=None if built_in is None else built_in[1],
     )
     if spec.distribution is not None and spec.is_byo:
         raise UnsupportedFeature(
@@ -224,6 +244,13 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
             "which a bring-your-own image (kind = 'byo') does not run",
             hint="drop distribution and start the processes from the image's own entry point, "
             "or use kind = 'script'",
+        )
+    if built_in is not None and spec.is_local and not built_in[0].open_source:
+        raise UnsupportedFeature(
+            f"algorithm {built_in[0].name!r} is closed source: it runs only on SageMaker, "
+            "not on this machine",
+            hint="pick an ml.* instance type (instance_type = 'ml.m5.xlarge'), or use "
+            "algorithm = 'xgboost', which also runs locally",
         )
     if spec.max_wait is not None and not spec.spot:
         raise SpecError(
@@ -302,6 +329,46 @@ def check_local_inputs(spec: JobSpec) -> None:
             field="requirements",
         )
     check_checkpoint_location(spec)
+    if spec.algorithm is not None:
+        from sagelift.algorithms import algorithm, check_algorithm_channels
+
+        found, _ = algorithm(spec.algorithm, spec.algorithm_version)
+        check_algorithm_channels(found, {c.name: (c.uri, c.content_type) for c in spec.channels})
+
+
+def _built_in(
+    config: Resolved, raw_entry: Any, hyperparameters: Mapping[str, Any]
+) -> tuple[Any, str] | None:
+    """The built-in algorithm a job runs and its version, with its hyperparameters checked
+    (SpecError naming the valid range), or None for a job that runs the user's code."""
+    name = config.get("algorithm")
+    if name in (None, ""):
+        if config.get("algorithm_version") not in (None, ""):
+            raise SpecError(
+                "algorithm_version is set but no algorithm",
+                hint="set algorithm = 'xgboost' (or another built-in), or drop algorithm_version",
+                field="algorithm_version",
+            )
+        return None
+    if raw_entry not in (None, "", []):
+        raise SpecError(
+            "both algorithm and entry_point are set: a built-in algorithm runs instead of "
+            "your code",
+            hint="drop entry_point to run the built-in algorithm, or drop algorithm",
+            field="algorithm",
+        )
+    if config.get("kind") == "script" and config.source("kind") != "default":
+        raise SpecError(
+            "kind = 'script' does not apply to a built-in algorithm (SageMaker runs its image)",
+            hint="drop kind",
+            field="kind",
+        )
+    from sagelift.algorithms import algorithm, check_algorithm_hyperparameters
+
+    version = config.get("algorithm_version")
+    found, chosen = algorithm(str(name), None if version in (None, "") else str(version))
+    check_algorithm_hyperparameters(found, hyperparameters)
+    return found, chosen
 
 
 def _check_shards(spec: JobSpec, channel: Channel) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
 from sagelift import records
+from sagelift.algorithms import algorithm_image_uri
 from sagelift.aws import AwsSettings, check_profile
 from sagelift.backends.base import (
     Capability,
@@ -262,8 +263,12 @@ class SageMakerBackend:
         check_max_cost(cost, spec.max_cost, region=job.region)
         log.info("%s", describe_estimate(cost))
         aws = self._aws(job.settings.aws, job.region)
-        image_uri = resolve_image_uri(
-            job.settings.image, region=job.region, instance_type=spec.instance_type
+        image_uri = (
+            algorithm_image_uri(spec.algorithm, spec.algorithm_version, region=job.region)
+            if spec.algorithm is not None and spec.algorithm_version is not None
+            else resolve_image_uri(
+                job.settings.image, region=job.region, instance_type=spec.instance_type
+            )
         )
         resources = self._resources.pop(job.name, None)
         if resources is None:

@@ -134,7 +134,9 @@ def build_create_training_job_request(
                 spec.distribution, instance_type=spec.instance_type
             ),
         )
-    if spec.metric_definitions:
+    # SageMaker defines the metrics of its built-in algorithms itself and refuses a request
+    # that sets them; sagelift still reads them from the logs for tracking.
+    if spec.metric_definitions and spec.algorithm is None:
         algorithm["MetricDefinitions"] = [
             {"Name": m.name, "Regex": m.regex} for m in spec.metric_definitions
         ]
