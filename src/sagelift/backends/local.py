@@ -200,6 +200,7 @@ def _launcher_argv(
             python=python,
             overlays=overlays,
             byo=spec.is_byo,
+            code_on_path=spec.is_framework,
         ),
     ]
 

@@ -65,7 +65,9 @@ class LaunchRequest:
     job belongs to the job (true for the CLI once it is a subreaper or PID 1); the launcher
     then kills and reaps them when the job ends. ``byo`` runs the entry point as SageMaker runs
     a bring-your-own image: no hyperparameters as arguments and no SM_* variables (those come
-    from the training toolkit, which such an image does not have).
+    from the training toolkit, which such an image does not have). ``code_on_path`` puts the
+    code dir first on the child's ``PYTHONPATH``, as the toolkit of a framework image does, so
+    modules beside the entry point import from any process of the job.
     """
 
     root: Path
@@ -82,6 +84,7 @@ class LaunchRequest:
     overlays: tuple[tuple[str, Path], ...] = ()
     adopt_orphans: bool = False
     byo: bool = False
+    code_on_path: bool = False
 
 
 def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) -> LaunchStatus:
@@ -120,6 +123,10 @@ def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) 
         env = {**base_env, "PYTHONUNBUFFERED": "1"}
     else:
         env = _child_env(base_env, view, config)
+    if request.code_on_path:
+        code_dir = str(TrainingLayout(view.root).code_dir)
+        parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != code_dir]
+        env["PYTHONPATH"] = os.pathsep.join([code_dir, *parts])
 
     controller = StopController(grace=request.grace)
     controller.install()

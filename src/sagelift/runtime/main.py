@@ -75,6 +75,12 @@ def _parser() -> _Parser:
         "no SM_* variables",
     )
     parser.add_argument(
+        "--code-on-path",
+        action="store_true",
+        help="put the code dir first on PYTHONPATH, as the sagemaker-training toolkit of a "
+        "framework image does",
+    )
+    parser.add_argument(
         "--hide-channel",
         action="append",
         default=[],
@@ -105,6 +111,7 @@ def launcher_args(
     hide_channels: Sequence[str] = (),
     overlays: Mapping[str, Path] | None = None,
     byo: bool = False,
+    code_on_path: bool = False,
 ) -> list[str]:
     """The launcher's argv (without the program) that ``parse_args`` reads back.
 
@@ -112,6 +119,8 @@ def launcher_args(
     because ``--command`` takes the rest of the line. Options left ``None`` are not passed.
     """
     argv: list[str] = ["--byo"] if byo else []
+    if code_on_path:
+        argv.append("--code-on-path")
     if code_tarball is not None:
         argv += ["--code-tarball", str(code_tarball)]
     for name in hide_channels:
@@ -190,6 +199,7 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest
         hide_channels=tuple(ns.hide_channel),
         overlays=tuple(_overlay(text) for text in ns.overlay_channel),
         byo=ns.byo,
+        code_on_path=ns.code_on_path,
     )
 
 
