@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.conftest import dump_toml
 
-TRAIN = '''\
+TRAIN = """\
 import json, os, subprocess, sys
 
 import mylib
@@ -38,7 +38,7 @@ except ImportError:
 with open(os.path.join(os.environ["SM_MODEL_DIR"], "facts.json"), "w") as handle:
     json.dump(facts, handle)
 print("train_accuracy=0.9")
-'''
+"""
 
 
 def wheel(directory: Path, name: str = "tinydep", version: str = "1.0") -> Path:
@@ -64,9 +64,7 @@ def wheel(directory: Path, name: str = "tinydep", version: str = "1.0") -> Path:
     return path
 
 
-def framework_project(
-    root: Path, *, extra_requirement: bool = False, **config: Any
-) -> Path:
+def framework_project(root: Path, *, extra_requirement: bool = False, **config: Any) -> Path:
     """A project for ``image.framework = "sklearn"`` (what ``sagelift init`` proposes for a
     scikit-learn project) with ``mylib.py`` beside ``train.py``. ``extra_requirement`` adds
     ``tinydep`` to requirements.txt, its wheel under ``wheels/`` and the pip settings that

@@ -54,9 +54,7 @@ def test_unsatisfied_requirements_are_named_with_why() -> None:
 
 
 @needs_opt_ml
-def test_a_helper_module_beside_the_entry_point_imports_from_any_process(
-    tmp_path, environ
-) -> None:
+def test_a_helper_module_beside_the_entry_point_imports_from_any_process(tmp_path, environ) -> None:
     spec = jobs.load_spec(framework_project(tmp_path / "p"), environ=environ)
     result = jobs.run(spec)
     assert result.status.state is JobState.COMPLETED, result.status.failure_reason

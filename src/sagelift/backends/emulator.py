@@ -361,11 +361,14 @@ def rehearse_request(
         enforce_max_runtime=True,
         aws=aws,
     )
+    status = records.read_status(record)
+    if not status.transitions:  # DescribeTrainingJob lists Starting first
+        status = replace(status, transitions=(("Starting", status.created_at),))
     _stage(
         request,
         record=record,
         layout=layout,
-        status=records.read_status(record),
+        status=status,
         channels=channels,
         checkpoint=checkpoint,
         aws=aws,
