@@ -105,7 +105,8 @@ def test_the_init_project_rehearsed_in_the_sklearn_image_completes(
     (name,) = [r.name for r in records.scan_records(project)]
     record = records.read_record(records.jobs_root(project) / name)
     assert record.backend == "rehearsal"
-    assert record.cloud is not None and record.cloud.arn is None
+    assert record.cloud is not None
+    assert record.cloud.arn is None
     request = record.cloud.request
     assert request["AlgorithmSpecification"]["TrainingImage"] == OFFICIAL_URI
     assert "ContainerEntrypoint" not in request["AlgorithmSpecification"]
