@@ -54,8 +54,10 @@ MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
 #: Scalar keys: name -> one-line description (shown by ``sagelift config``).
 KEYS: dict[str, str] = {
     "entry_point": "script path, '-m package.module', or a command list",
-    "kind": "'script' (SageMaker script mode, as the SDK's framework estimators) or 'byo' "
-    "(the image's own entry point, plain-string hyperparameters, as the generic Estimator)",
+    "kind": "'framework' (the prebuilt image's own toolkit runs the script, as the SDK's "
+    "framework estimators; default when image.framework is set), 'script' (dependencies-only: "
+    "sagelift's launcher runs it) or 'byo' (the image's own entry point, plain-string "
+    "hyperparameters, as the generic Estimator)",
     "algorithm": "a SageMaker built-in algorithm instead of an entry point: 'xgboost', "
     "'linear-learner', 'kmeans' or 'factorization-machines'",
     "algorithm_version": "the built-in algorithm's version (e.g. '1.7-1' for xgboost; default: "
@@ -75,11 +77,14 @@ KEYS: dict[str, str] = {
     "max_cost": "refuse a cloud launch whose worst-case cost (USD) exceeds this",
     "simulate_interruptions": "local rehearsal: interrupt the job N times like a spot reclaim",
     "interrupt_at": "seconds into each attempt at which to interrupt it ('5,12'; default 10)",
-    "dependencies": "'current' (this Python environment) or 'isolated' (cached venv)",
+    "dependencies": "'current' (this Python environment), 'isolated' (cached venv; for the "
+    "framework kind laid over this environment) or 'auto' (framework kind's default: this "
+    "environment if it satisfies requirements.txt, else the layered venv)",
     "requirements": "requirements file installed in isolated mode",
     "opt_ml": "'auto', 'require' or 'off': bind the job root on /opt/ml in a private namespace",
     "exclude": "extra ignore patterns for the code tarball",
-    "backend": "'local' (default for instance_type local) or 'container' (run in the image)",
+    "backend": "'local' (default for instance_type local), 'container' (run in the image), or "
+    "'rehearsal' (ml.* types: the SageMaker request executed here in a container, no job created)",
     "aws.region": "AWS region of jobs and buckets",
     "aws.profile": "AWS named profile",
     "aws.role": "SageMaker execution role (ARN or name)",

@@ -40,6 +40,7 @@ from sagelift.errors import (
     SageliftError,
     SpecError,
     StorageError,
+    UnsupportedFeature,
     UsageError,
 )
 from sagelift.job import JobHandle, JobRecord, JobState, JobStatus, PreparedJob
@@ -137,11 +138,18 @@ def load_spec(
 
 
 def backend_for(spec: JobSpec, settings: Settings | None = None) -> Backend:
-    """``ml.*`` instance types run on SageMaker; ``local``/``local_gpu`` on this machine, as a
+    """``ml.*`` instance types run on SageMaker (or, with ``backend = "rehearsal"``, their
+    SageMaker request runs here in its image); ``local``/``local_gpu`` on this machine, as a
     process (default) or in a container image (``backend = "container"``)."""
-    if spec.instance_type.startswith("ml."):
-        return get_backend("sagemaker")
     chosen = settings.backend if settings is not None else None
+    if spec.instance_type.startswith("ml."):
+        return get_backend("rehearsal" if chosen == "rehearsal" else "sagemaker")
+    if chosen == "rehearsal":
+        raise UnsupportedFeature(
+            "a rehearsal runs the SageMaker request of an ml.* instance type; "
+            f"'{spec.instance_type}' is not one",
+            hint="pass --instance-type ml.m5.large (or another ml.* type) with --rehearse",
+        )
     return get_backend(chosen if chosen in ("local", "container") else "local")
 
 

@@ -43,11 +43,18 @@ EntryKind = Literal["script", "module", "command"]
 #: ``script``: SageMaker script mode (the launcher is the entry point; hyperparameters JSON-encoded
 #: and passed as arguments, ``sagemaker_*`` keys added). ``byo``: a bring-your-own image, run as
 #: SageMaker runs one (``docker run IMAGE train``; plain-string hyperparameters, no arguments).
-JobKind = Literal["script", "byo"]
+#: ``framework``: a prebuilt framework image run as the SDK's framework estimators run it (the
+#: image's own entry point, the sagemaker-training toolkit, runs ``sagemaker_program`` from
+#: ``sourcedir.tar.gz``); chosen by default when ``image.framework`` is set.
+JobKind = Literal["script", "byo", "framework"]
+JOB_KINDS: tuple[str, ...] = ("script", "byo", "framework")
 #: What SageMaker runs in a bring-your-own image without an ENTRYPOINT, and what a ``byo`` job
 #: runs locally when no ``entry_point`` is given.
 BYO_DEFAULT_COMMAND = ("train",)
-Dependencies = Literal["current", "isolated"]
+#: ``auto`` (the framework kind's default): this environment when it satisfies the requirements
+#: file, else a cached environment laid over it, as the training toolkit installs
+#: ``requirements.txt`` over the framework's own packages.
+Dependencies = Literal["current", "isolated", "auto"]
 OptMl = Literal["auto", "require", "off"]
 
 # botocore: TrainingJobName pattern and length; ChannelName pattern and length.
@@ -155,6 +162,11 @@ class JobSpec:
         return self.kind == "byo"
 
     @property
+    def is_framework(self) -> bool:
+        """A framework-image job (``kind = "framework"``): the image's toolkit runs the code."""
+        return self.kind == "framework"
+
+    @property
     def is_local(self) -> bool:
         return self.instance_type in LOCAL_INSTANCE_TYPES
 
@@ -170,7 +182,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
     """
     project_dir = project_dir.absolute()
     source_dir = _path(config.get("source_dir"), project_dir, "source_dir")
-    kind = _choice(config.get("kind", "script"), "kind", ("script", "byo"))
+    kind = _choice(config.get("kind", "script"), "kind", JOB_KINDS)
     raw_entry = config.get("entry_point")
     hyperparameters = config.table("hyperparameters")
     validate_hyperparameters(hyperparameters)
@@ -193,6 +205,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         entry = EntryPoint(kind="module", argv=(raw_entry[1],))
     else:
         entry = _relative_script(_entry_point(raw_entry, config.source("entry_point")), source_dir)
+        kind = _framework_by_default(config, kind, entry)
     base = config.get("base_job_name") or _default_base_name(project_dir)
     job_name = config.get("job_name")
     if job_name is not None:
@@ -218,7 +231,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         instance_type=_instance_type(config.get("instance_type")),
         instance_count=_int(config.get("instance_count"), "instance_count", 1, 100),
         volume_size=_int(config.get("volume_size"), "volume_size", 1, 16384),
-        dependencies=_choice(config.get("dependencies"), "dependencies", ("current", "isolated")),
+        dependencies=_dependencies(config, kind),
         requirements=None
         if requirements is None
         else _path(requirements, project_dir, "requirements"),
@@ -839,6 +852,28 @@ def _cost(value: Any) -> float | None:
             field="max_cost",
         )
     return float(value)
+
+
+def _framework_by_default(config: Resolved, kind: Any, entry: EntryPoint) -> Any:
+    """``framework`` when ``image.framework`` names a prebuilt image and ``kind`` is left at its
+    default with a script entry point (the toolkit runs scripts); else ``kind`` as given.
+    Raises SpecError for ``kind = "framework"`` with a module or command entry point."""
+    default = config.source("kind") in (None, "default")
+    if default and config.get("image.framework") and entry.kind == "script":
+        return "framework"
+    if kind == "framework" and entry.kind != "script":
+        raise SpecError(
+            f"kind = 'framework' runs a script (sagemaker_program), not '{entry.describe()}'",
+            hint="give entry_point as a .py script under source_dir, or set kind = 'script'",
+            field="entry_point",
+        )
+    return kind
+
+
+def _dependencies(config: Resolved, kind: str) -> Any:
+    if kind == "framework" and config.source("dependencies") in (None, "default"):
+        return "auto"
+    return _choice(config.get("dependencies"), "dependencies", ("current", "isolated", "auto"))
 
 
 def _choice(value: Any, field_name: str, choices: tuple[str, ...]) -> Any:

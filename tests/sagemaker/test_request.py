@@ -125,6 +125,14 @@ SPECS = {
         ),
         {},
     ),
+    "framework": (
+        _spec(
+            kind="framework",
+            hyperparameters={"n_estimators": 100, "criterion": "gini"},
+            channels=(Channel(name="train", uri="s3://datasets/wine/train/"),),
+        ),
+        {},
+    ),
     "module": (
         _spec(
             entry_point=EntryPoint(kind="module", argv=("wine.train",)),
@@ -215,3 +223,25 @@ def test_role_arn_pattern_is_checked() -> None:
     with pytest.raises(SpecError) as caught:
         validate_request(_request(_spec(), role_arn="arn:aws:iam::12:role/x"))
     assert caught.value.field == "aws.role"
+
+
+def test_a_framework_request_is_what_the_sdk_v2_framework_estimators_send() -> None:
+    # SKLearn(entry_point="train.py", framework_version="1.2-1", hyperparameters={...}).fit():
+    # the image's own entry point, the tarball's S3 URI in sagemaker_submit_directory, the
+    # SDK's reserved keys, every value json.dumps-encoded, no code channel.
+    spec, kwargs = SPECS["framework"]
+    request = _request(spec, **kwargs)
+    algorithm = request["AlgorithmSpecification"]
+    assert "ContainerEntrypoint" not in algorithm
+    assert "ContainerArguments" not in algorithm
+    assert algorithm["TrainingImage"] == IMAGE
+    assert request["HyperParameters"] == {
+        "criterion": '"gini"',
+        "n_estimators": "100",
+        "sagemaker_container_log_level": "20",
+        "sagemaker_job_name": json.dumps(request["TrainingJobName"]),
+        "sagemaker_program": '"train.py"',
+        "sagemaker_region": '"us-east-1"',
+        "sagemaker_submit_directory": json.dumps(CODE.prefix_uri + "sourcedir.tar.gz"),
+    }
+    assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["train"]

@@ -15,6 +15,7 @@ __all__ = ["BACKENDS", "get_backend"]
 BACKENDS: dict[str, str] = {
     "container": "sagelift.backends.container:ContainerBackend",
     "local": "sagelift.backends.local:LocalBackend",
+    "rehearsal": "sagelift.backends.rehearsal:RehearsalBackend",
     "sagemaker": "sagelift.backends.sagemaker:SageMakerBackend",
 }
 

@@ -101,6 +101,9 @@ class ContainerRun:
     grace: float = 120.0
     status_file: str = ""
     host_state_dir: str = ""
+    #: Names of variables passed on from the runner's own environment when set there
+    #: (credentials: never written into the plan).
+    inherit: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -109,6 +112,7 @@ class ContainerRun:
     def from_json(cls, text: str) -> ContainerRun:
         data = json.loads(text)
         data["args"] = tuple(data["args"])
+        data["inherit"] = tuple(data.get("inherit", ()))
         data["mounts"] = tuple(tuple(m) for m in data["mounts"])
         return cls(**data)
 

@@ -52,7 +52,10 @@ class ContainerJob:
             self.plan.image,
             entrypoint=self.plan.entrypoint,
             args=self.plan.args,
-            env=self.plan.env,
+            env={
+                **self.plan.env,
+                **{k: os.environ[k] for k in self.plan.inherit if k in os.environ},
+            },
             mounts=[Mount(source=Path(s), target=t, read_only=ro) for s, t, ro in self.plan.mounts],
             network="host",
             hostname="algo-1",

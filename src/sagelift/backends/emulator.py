@@ -9,22 +9,28 @@ under the supervisor with ``/opt/ml`` mapped to that layout; ``model.tar.gz`` an
 ``output.tar.gz`` are uploaded to ``<S3OutputPath>/<job>/output/``. The job is recorded as a
 local job, so ``describe``, ``logs``, ``wait`` and ``fetch`` work on it as on any other.
 
-It runs only requests whose entry point is given (``ContainerEntrypoint``), as sagelift's own
-requests are: an image's built-in entry point needs the image, which this path does not use.
+Without a container (``submit_request``) it runs only requests whose entry point is given
+(``ContainerEntrypoint``): an image's built-in entry point needs the image. In container mode
+(``rehearse_request``) the request's ``TrainingImage`` runs as SageMaker runs it: its own
+entry point with ``train`` when the request sets no ``ContainerEntrypoint``, the request's
+``Environment``, ``/opt/ml`` from the same staged layout, host name ``algo-1``.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sagelift import records
 from sagelift.aws import AwsSettings
+from sagelift.backends.container import ContainerRun, container_name
 from sagelift.backends.host import LAUNCHER_STATUS, LAYOUT_DIR, start_supervisor
+from sagelift.backends.sagemaker.images import is_gpu_instance
 from sagelift.contract.config_files import (
     ChannelConfig,
     render_checkpoint_config,
@@ -40,10 +46,13 @@ from sagelift.spec import JobSpec
 from sagelift.storage import open_storage
 from sagelift.uploads import CODE_CHANNEL
 
-__all__ = ["container_argv", "submit_request"]
+__all__ = ["container_argv", "rehearse_request", "request_container", "submit_request"]
 
 PYTHON_NAMES = frozenset({"python", "python3"})
 BACKEND = "local"
+#: What SageMaker passes a training image that runs its own entry point.
+TRAIN_ARGUMENT = "train"
+CONTAINER_PLAN = "container.json"
 
 
 def _field(request: Mapping[str, Any], *path: str) -> Any:
@@ -246,3 +255,129 @@ def _stage(
             else None
         ),
     )
+
+
+def request_container(
+    request: Mapping[str, Any],
+    *,
+    cli: Literal["podman", "docker"],
+    layout: TrainingLayout,
+    status_file: Path,
+    state_dir: Path,
+    aws_env: Mapping[str, str],
+    inherit: tuple[str, ...] = (),
+) -> ContainerRun:
+    """The container SageMaker would start for ``request``. Pure.
+
+    ``TrainingImage`` with ``ContainerEntrypoint[0]`` as ``--entrypoint`` and the rest of it
+    followed by ``ContainerArguments`` as arguments; without an entry point the image's own
+    runs, with ``ContainerArguments`` or else ``train``. The environment is the request's
+    ``Environment``, ``TRAINING_JOB_NAME``/``TRAINING_JOB_ARN`` as SageMaker sets them, and
+    ``aws_env`` (what stands in for the execution role: region, endpoint); ``inherit`` names
+    variables (credentials) the runner passes on from its own environment.
+    """
+    algorithm = _field(request, "AlgorithmSpecification")
+    name = str(_field(request, "TrainingJobName"))
+    entry = [str(a) for a in algorithm.get("ContainerEntrypoint") or ()]
+    arguments = [str(a) for a in algorithm.get("ContainerArguments") or ()]
+    if entry:
+        entrypoint: str | None = entry[0]
+        args = (*entry[1:], *arguments)
+    else:
+        entrypoint = None
+        args = tuple(arguments) or (TRAIN_ARGUMENT,)
+    env = {
+        **dict(aws_env),
+        **{str(k): str(v) for k, v in (request.get("Environment") or {}).items()},
+        "TRAINING_JOB_NAME": name,
+    }
+    if request.get("TrainingJobArn"):
+        env["TRAINING_JOB_ARN"] = str(request["TrainingJobArn"])
+    resource = _field(request, "ResourceConfig")
+    return ContainerRun(
+        cli=cli,
+        image=str(_field(algorithm, "TrainingImage")),
+        name=container_name(name),
+        args=tuple(args),
+        entrypoint=entrypoint,
+        env=env,
+        mounts=((str(layout.root), str(CONTAINER_ROOT), False),),
+        gpus=is_gpu_instance(str(resource.get("InstanceType", ""))) and _has_gpus(),
+        grace=120.0,
+        status_file=str(status_file),
+        host_state_dir=str(state_dir),
+        inherit=inherit,
+    )
+
+
+def rehearse_request(
+    request: Mapping[str, Any],
+    *,
+    record: Path,
+    aws: AwsSettings,
+    cli: Literal["podman", "docker"],
+    aws_env: Mapping[str, str],
+    inherit: tuple[str, ...] = (),
+) -> None:
+    """Run ``request`` in its image under the job already recorded at ``record``, as SageMaker
+    would, and return once the supervisor has started.
+
+    The record (written by the submission) gets its plan; its status goes Downloading while
+    the channels are fetched from their ``S3Uri``; the supervisor then reports Training,
+    Uploading and the end (``model.tar.gz`` and ``output.tar.gz`` to
+    ``<S3OutputPath>/<job>/output/``, FailureReason from ``/opt/ml/output/failure``). Raises
+    SpecError/UnsupportedFeature for what cannot run, StorageError/CredentialsError when a
+    download fails.
+    """
+    name = str(_field(request, "TrainingJobName"))
+    output_path = str(_field(request, "OutputDataConfig", "S3OutputPath")).rstrip("/")
+    channels = _channel_configs(request)
+    checkpoint = request.get("CheckpointConfig") or None
+    layout = TrainingLayout(record / LAYOUT_DIR)
+    state_dir = record / "container-state"
+    state_dir.mkdir(exist_ok=True)
+    plan = request_container(
+        request,
+        cli=cli,
+        layout=layout,
+        status_file=record / LAUNCHER_STATUS,
+        state_dir=state_dir,
+        aws_env=aws_env,
+        inherit=inherit,
+    )
+    plan_file = record / CONTAINER_PLAN
+    plan_file.write_text(plan.to_json(), encoding="utf-8")
+    os.chmod(plan_file, 0o600)
+    max_runtime = int((request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 86400))
+    run = LocalRun(
+        layout_root=layout.root,
+        launcher=(sys.executable, "-m", "sagelift.backends.container_run", str(plan_file)),
+        launcher_status=record / LAUNCHER_STATUS,
+        env={"SAGELIFT_JOB_NAME": name},
+        artifacts_dir=record / "tmp" / "output",
+        output_uri=f"{output_path}/{name}/output",
+        checkpoint_path=checkpoint["S3Uri"] if checkpoint else None,
+        max_runtime=max_runtime,
+        enforce_max_runtime=True,
+        aws=aws,
+    )
+    status = records.read_status(record)
+    if not status.transitions:  # DescribeTrainingJob lists Starting first
+        status = replace(status, transitions=(("Starting", status.created_at),))
+    _stage(
+        request,
+        record=record,
+        layout=layout,
+        status=status,
+        channels=channels,
+        checkpoint=checkpoint,
+        aws=aws,
+    )
+    records.update_record(record, run=run)
+    start_supervisor(record)
+
+
+def _has_gpus() -> bool:
+    from sagelift.contract.host import detect_host_facts
+
+    return detect_host_facts().num_gpus > 0

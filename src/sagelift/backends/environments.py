@@ -47,9 +47,31 @@ def environment_key(requirements: bytes) -> str:
 def ensure_environment(spec: JobSpec) -> str:
     """The interpreter that runs the job; builds the isolated venv when needed.
 
+    A framework job is run as the image's training toolkit runs it, which installs the code's
+    ``requirements.txt`` over the framework's own packages: in ``auto`` mode (its default) this
+    interpreter when it satisfies the requirements already, else a cached venv laid over this
+    environment with them installed (``isolated`` always uses that venv); in ``current`` mode
+    this interpreter, with a warning naming each requirement it does not satisfy.
+
     Raises SpecError when isolated mode has no requirements file, InfrastructureError when pip
     fails (its output is logged).
     """
+    if spec.dependencies == "auto" or (spec.dependencies == "current" and spec.is_framework):
+        found = requirements_file(spec) if spec.is_framework else None
+        missing = [] if found is None else unsatisfied_requirements(found.read_text())
+        if not missing or found is None:
+            return sys.executable
+        if spec.dependencies == "current":
+            log.warning(
+                "%s is not satisfied by this environment (%s); the framework image's toolkit "
+                "installs it before the job starts, this job runs without it: set dependencies "
+                "= 'auto' (or 'isolated') to install it in a cached environment laid over this one",
+                found.name,
+                "; ".join(missing),
+            )
+            return sys.executable
+        log.info("%s: %s; installing it over this environment", found.name, "; ".join(missing))
+        return layered_environment(found, environ={**os.environ, **spec.environment})
     if spec.dependencies == "current":
         return sys.executable
     requirements = requirements_file(spec)
@@ -59,6 +81,8 @@ def ensure_environment(spec: JobSpec) -> str:
             hint="add requirements.txt to the source dir or set requirements = 'path'",
             field="dependencies",
         )
+    if spec.is_framework:
+        return layered_environment(requirements, environ={**os.environ, **spec.environment})
     venv = cache_root() / environment_key(requirements.read_bytes())
     python = venv / "bin" / "python"
     if python.exists():
@@ -91,3 +115,110 @@ def ensure_environment(spec: JobSpec) -> str:
         ) from exc
     os.replace(building, venv)
     return str(python)
+
+
+def unsatisfied_requirements(text: str) -> list[str]:
+    """The lines of a requirements file this environment does not satisfy, each with why.
+
+    Every requirement is checked with ``importlib.metadata`` against its name, version
+    specifiers and markers. Lines pip alone understands (options, URLs, editable or local
+    paths) count as unsatisfied: only pip can tell.
+    """
+    from importlib import metadata
+
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # pragma: no cover - packaging comes with pip's toolchain
+        return [line for line in _requirement_lines(text)]
+    missing = []
+    for line in _requirement_lines(text):
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            missing.append(f"{line} (only pip can check it)")
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        if requirement.url:
+            missing.append(f"{line} (only pip can check it)")
+            continue
+        try:
+            version = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            missing.append(f"{requirement.name} (not installed)")
+            continue
+        if requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
+            missing.append(f"{requirement.name}{requirement.specifier} ({version} installed)")
+    return missing
+
+
+def _requirement_lines(text: str) -> list[str]:
+    lines = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            lines.append(line)
+    return lines
+
+
+def layered_environment(requirements: Path, *, environ: dict[str, str]) -> str:
+    """A cached venv that sees this environment's packages beneath its own, with
+    ``requirements`` installed into it (pip, run from the file's directory with ``environ``,
+    installs only what this environment lacks): the local twin of the toolkit's
+    ``pip install -r requirements.txt`` in a framework image. Keyed by the requirements, this
+    interpreter and this environment's prefix. Raises InfrastructureError when pip fails."""
+    digest = hashlib.sha256()
+    digest.update(environment_key(requirements.read_bytes()).encode())
+    digest.update(sys.prefix.encode())
+    venv = cache_root() / f"layered-{digest.hexdigest()[:16]}"
+    python = venv / "bin" / "python"
+    if python.exists():
+        log.info("reusing environment %s", venv)
+        return str(python)
+    building = venv.with_name(venv.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    log.info("installing %s over this environment (cached as %s)", requirements, venv.name)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
+        _layer_over_this_environment(building)
+        subprocess.run(
+            [
+                str(building / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "-r",
+                str(requirements),
+            ],
+            check=True,
+            cwd=requirements.parent,
+            env=environ,
+        )
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        raise InfrastructureError(
+            f"installing {requirements.name} over this environment failed (exit {exc.returncode})",
+            hint="run the pip command above by hand to see why, or use dependencies = 'current'",
+        ) from exc
+    os.replace(building, venv)
+    # The venv's own site-packages path moved with it; the layer file names only outer paths.
+    return str(python)
+
+
+def _layer_over_this_environment(venv: Path) -> None:
+    """Make this environment's site directories visible in ``venv``, after its own (a .pth
+    file that adds them as site dirs, so their own .pth files apply too)."""
+    import site
+    import sysconfig
+
+    outer = [
+        *site.getsitepackages(),
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+    ]
+    unique = list(dict.fromkeys(p for p in outer if Path(p).is_dir()))
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    target = venv / "lib" / version / "site-packages"
+    lines = [f"import site; site.addsitedir({p!r})" for p in unique]
+    (target / "zz-sagelift-layer.pth").write_text("\n".join(lines) + "\n", encoding="utf-8")

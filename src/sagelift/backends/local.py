@@ -247,6 +247,7 @@ def _launcher_argv(
             processes_per_host=None
             if spec.distribution is None
             else spec.distribution.processes_per_host,
+            code_on_path=spec.is_framework,
         ),
     ]
 

@@ -75,6 +75,14 @@ def _spec_flags() -> Parser:
         "--backend", choices=("local", "container"), help="local process or container image"
     )
     g.add_argument(
+        "--rehearse",
+        dest="backend",
+        action="store_const",
+        const="rehearsal",
+        help="ml.* types: do everything a SageMaker submission does, then run that exact "
+        "request here in its image instead of creating the job",
+    )
+    g.add_argument(
         "--dependencies",
         choices=("current", "isolated"),
         help="current Python environment, or an isolated venv from requirements (cached)",

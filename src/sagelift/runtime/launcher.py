@@ -71,6 +71,8 @@ class LaunchRequest:
     job staged under ``root`` as that many hosts (``sagelift.runtime.hosts``).
     ``processes_per_host`` is torchrun's ``--nproc_per_node`` when the hyperparameters enable
     ``torch_distributed`` or ``pytorchddp`` (default: one per GPU, at least one).
+    ``code_on_path`` puts the code dir first on the child's ``PYTHONPATH``, as the toolkit of a
+    framework image does, so modules beside the entry point import from any process of the job.
     """
 
     root: Path
@@ -89,6 +91,7 @@ class LaunchRequest:
     byo: bool = False
     hosts: int = 1
     processes_per_host: int | None = None
+    code_on_path: bool = False
 
 
 def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) -> LaunchStatus:
@@ -129,6 +132,10 @@ def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) 
         env = {**base_env, "PYTHONUNBUFFERED": "1"}
     else:
         env = _child_env(base_env, view, config)
+    if request.code_on_path:
+        code_dir = str(TrainingLayout(view.root).code_dir)
+        parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != code_dir]
+        env["PYTHONPATH"] = os.pathsep.join([code_dir, *parts])
 
     controller = StopController(grace=request.grace)
     controller.install()

@@ -88,6 +88,12 @@ def _parser() -> _Parser:
         help="torchrun --nproc_per_node for torch_distributed (default: one per GPU, or 1)",
     )
     parser.add_argument(
+        "--code-on-path",
+        action="store_true",
+        help="put the code dir first on PYTHONPATH, as the sagemaker-training toolkit of a "
+        "framework image does",
+    )
+    parser.add_argument(
         "--hide-channel",
         action="append",
         default=[],
@@ -120,6 +126,7 @@ def launcher_args(
     byo: bool = False,
     hosts: int = 1,
     processes_per_host: int | None = None,
+    code_on_path: bool = False,
 ) -> list[str]:
     """The launcher's argv (without the program) that ``parse_args`` reads back.
 
@@ -131,6 +138,8 @@ def launcher_args(
         argv += ["--hosts", str(hosts)]
     if processes_per_host is not None:
         argv += ["--processes-per-host", str(processes_per_host)]
+    if code_on_path:
+        argv.append("--code-on-path")
     if code_tarball is not None:
         argv += ["--code-tarball", str(code_tarball)]
     for name in hide_channels:
@@ -211,6 +220,7 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest
         byo=ns.byo,
         hosts=ns.hosts,
         processes_per_host=ns.processes_per_host,
+        code_on_path=ns.code_on_path,
     )
 
 

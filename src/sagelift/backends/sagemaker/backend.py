@@ -49,6 +49,7 @@ from sagelift.backends.sagemaker.validation import (
 from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
 from sagelift.errors import (
     BackendError,
+    ConfigError,
     EndpointUnreachable,
     JobNotFound,
     JobVanished,
@@ -270,6 +271,11 @@ class SageMakerBackend:
                 job.settings.image, region=job.region, instance_type=spec.instance_type
             )
         )
+        if spec.is_framework and image_uri is None:
+            raise ConfigError(
+                "kind = 'framework' runs a prebuilt framework image, and none is set",
+                hint="set image.framework (e.g. 'sklearn') or image.uri, or set kind = 'script'",
+            )
         resources = self._resources.pop(job.name, None)
         if resources is None:
             resources = resolve_resources(job.settings, region=job.region)
@@ -359,7 +365,12 @@ class SageMakerBackend:
                 created_at=job.created_at,
             ),
         )
-        arn = TrainingJobs(aws).create(request)
+        return self.create(job, request, cloud)
+
+    def create(self, job: PreparedJob, request: dict[str, Any], cloud: CloudJob) -> JobHandle:
+        """The last step of ``submit``: send the checked request (CreateTrainingJob) and
+        record the job's ARN. Everything before it is what any submission of the job does."""
+        arn = TrainingJobs(cloud.aws).create(request)
         log.info("created training job %s", arn)
         records.update_record(job.record_dir, cloud=replace(cloud, arn=arn))
         return JobHandle(backend=self.name, name=job.name, record_dir=job.record_dir)

@@ -79,7 +79,9 @@ def _input_data_config(
         else:
             raise ValueError(f"channel {channel.name!r} is local and was not shipped")
         rendered.append(_s3_channel(channel.name, uri, channel.content_type, channel.distribution))
-    if code is not None:
+    if code is not None and spec.kind == "script":
+        # The launcher reads the code from its channel; the framework toolkit fetches
+        # sagemaker_submit_directory itself.
         rendered.append(_s3_channel(code.channel_name, code.prefix_uri))
     return rendered
 
@@ -112,7 +114,14 @@ def build_create_training_job_request(
     A bring-your-own job (``spec.kind == "byo"``, ``code`` None: the image holds its code) is
     sent as the SDK's generic ``Estimator`` sends one: no ``ContainerEntrypoint`` or
     ``ContainerArguments`` (SageMaker runs ``IMAGE train``), no code channel, and the
-    hyperparameters as plain strings without ``sagemaker_*`` keys. A script-mode job needs
+    hyperparameters as plain strings without ``sagemaker_*`` keys.
+
+    A framework job (``spec.kind == "framework"``) is sent as the SDK v2's framework
+    estimators (``SKLearn``, ``PyTorch``, ...) send one: no ``ContainerEntrypoint`` or
+    ``ContainerArguments`` (the image's own entry point, the sagemaker-training toolkit, runs),
+    no code channel: ``sagemaker_submit_directory`` is the S3 URI of ``sourcedir.tar.gz``,
+    with ``sagemaker_program``, ``sagemaker_container_log_level``, ``sagemaker_job_name`` and
+    ``sagemaker_region``, every value JSON-encoded. Script-mode and framework jobs need
     ``code``; ValueError otherwise.
     """
     algorithm: dict[str, Any] = {"TrainingImage": image_uri, "TrainingInputMode": "File"}
@@ -121,9 +130,10 @@ def build_create_training_job_request(
     elif code is None:
         raise ValueError("a script-mode job needs its shipped code")
     else:
-        algorithm["ContainerEntrypoint"] = list(code.container_entrypoint)
-        if code.container_arguments:
-            algorithm["ContainerArguments"] = list(code.container_arguments)
+        if not spec.is_framework:
+            algorithm["ContainerEntrypoint"] = list(code.container_entrypoint)
+            if code.container_arguments:
+                algorithm["ContainerArguments"] = list(code.container_arguments)
         hyperparameters = render_hyperparameters(
             spec.hyperparameters,
             program=spec.entry_point.program,

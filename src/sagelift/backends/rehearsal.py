@@ -1,0 +1,111 @@
+"""Rehearsal of a SageMaker job: the real request, executed here in its image.
+
+``RehearsalBackend`` is the SageMaker backend up to its very last step: the same checks, cost
+guard, role and buckets, the image resolved (or built and pushed), code and data shipped to
+S3 and the CreateTrainingJob request built and validated. Then, instead of sending it, the
+request runs on this machine the way SageMaker would run it (``emulator.rehearse_request``):
+its ``TrainingImage`` (found locally, else pulled), its entry point and arguments (none: the
+image's own, with ``train``), ``hyperparameters.json`` and ``Environment`` from the request,
+channels downloaded from their ``S3Uri`` as File mode does, ``model.tar.gz`` uploaded to the
+output path, FailureReason from ``/opt/ml/output/failure``. No SageMaker job is created and
+nothing is billed. The job is recorded with backend ``rehearsal`` (and the request it would
+have sent), so ``describe``, ``logs``, ``wait`` and ``fetch`` work on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from sagelift.backends.base import (
+    Capability,
+    JobHandle,
+    JobStatus,
+    LineSink,
+    PreparedJob,
+    StatusSink,
+)
+from sagelift.backends.host import HostJobs
+from sagelift.backends.sagemaker.backend import SageMakerBackend
+from sagelift.errors import ImageError
+from sagelift.job import CloudJob
+
+__all__ = ["CREDENTIAL_VARIABLES", "RehearsalBackend", "role_environment"]
+
+log = logging.getLogger(__name__)
+
+#: Passed on to the job's container from sagelift's own environment (never written down):
+#: they stand in for the execution role SageMaker would give the job.
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def role_environment(cloud: CloudJob) -> dict[str, str]:
+    """What the container needs to reach the job's AWS as SageMaker's role would: the region,
+    and the endpoint when one is set (``AWS_ENDPOINT_URL`` for boto3, ``S3_ENDPOINT_URL`` for
+    the sagemaker-training toolkit, which reads it to fetch ``sagemaker_submit_directory``)."""
+    env = {"AWS_REGION": cloud.region, "AWS_DEFAULT_REGION": cloud.region}
+    if cloud.aws.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = cloud.aws.endpoint_url
+        env["S3_ENDPOINT_URL"] = cloud.aws.endpoint_url
+    return env
+
+
+class RehearsalBackend(SageMakerBackend):
+    """A SageMaker submission whose request runs here, in a container, instead of on AWS."""
+
+    name: ClassVar[str] = "rehearsal"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        SageMakerBackend.capabilities - {Capability.MULTI_INSTANCE, Capability.SPOT}
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.host = HostJobs(self.name)
+
+    def create(self, job: PreparedJob, request: dict[str, Any], cloud: CloudJob) -> JobHandle:
+        """Run ``request`` here in its image (made ready first: present locally or pulled)."""
+        from sagelift.backends import emulator
+        from sagelift.images.service import container_cli_for
+
+        cli = container_cli_for(job.settings.image)
+        image = str(request["AlgorithmSpecification"]["TrainingImage"])
+        if not cli.image_exists(image):
+            log.info("pulling %s", image)
+            try:
+                cli.pull(image)
+            except ImageError as exc:
+                raise ImageError(
+                    f"the request's image {image} is not on this machine and cannot be "
+                    f"pulled: {exc.message}",
+                    hint="pull or tag it locally first (podman pull / podman tag), or log in "
+                    "to its registry",
+                ) from exc
+        log.info("rehearsing %s in %s (no SageMaker job is created)", job.name, image)
+        emulator.rehearse_request(
+            request,
+            record=job.record_dir,
+            aws=cloud.aws,
+            cli=cli.name,
+            aws_env=role_environment(cloud),
+            inherit=CREDENTIAL_VARIABLES,
+        )
+        return JobHandle(backend=self.name, name=job.name, record_dir=job.record_dir)
+
+    def describe(self, handle: JobHandle) -> JobStatus:
+        return self.host.describe(handle)
+
+    def logs(self, handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
+        return self.host.logs(handle, follow=follow)
+
+    def watch(
+        self,
+        handle: JobHandle,
+        *,
+        on_line: LineSink | None = None,
+        on_status: StatusSink | None = None,
+    ) -> JobStatus:
+        return self.host.watch(handle, on_line=on_line, on_status=on_status)
+
+    def stop(self, handle: JobHandle) -> None:
+        self.host.stop(handle)
