@@ -175,7 +175,7 @@ def overlay_channels(spec: JobSpec) -> dict[str, Path]:
     return {
         c.name: Path(c.uri)
         for c in spec.channels
-        if not is_remote_uri(c.uri) and Path(c.uri).is_dir()
+        if not c.is_pipe and not is_remote_uri(c.uri) and Path(c.uri).is_dir()
     }
 
 
