@@ -28,6 +28,7 @@ from sagelift.backends.environments import ensure_environment, requirements_file
 from sagelift.backends.host import HostJobs
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
+from sagelift.data.channel_inputs import check_channel_inputs
 from sagelift.errors import SpecError, UnsupportedFeature
 from sagelift.runtime.main import launcher_args
 from sagelift.spec import JobSpec, is_remote_uri
@@ -122,7 +123,8 @@ class LocalBackend:
         check_host_resources(spec, command_on_host=True, overlaid=overlay_channels(spec).values())
 
     def preflight(self, job: PreparedJob) -> None:
-        """Nothing beyond ``check``: a local job needs no remote resources."""
+        """Beyond ``check``: every object a manifest channel names exists."""
+        check_channel_inputs(job.spec, job.settings.aws)
 
     def __init__(self) -> None:
         self.host = HostJobs(self.name)
