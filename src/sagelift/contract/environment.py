@@ -47,6 +47,7 @@ def local_job_arn(name: str, region: str) -> str:
     all-zero account that marks it local (no such job exists on SageMaker)."""
     return f"arn:aws:sagemaker:{region}:{LOCAL_ACCOUNT}:training-job/{name}"
 
+
 # environment.get_distribution_instance_groups_from_resource_config: any of these framework
 # parameters puts the current instance group into the distribution groups.
 _DISTRIBUTION_FLAGS = (

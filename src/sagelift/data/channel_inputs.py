@@ -78,7 +78,7 @@ def parse_manifest(text: str, channel: Channel) -> list[ManifestEntry]:
         or not isinstance(data[0], dict)
         or not isinstance(data[0].get("prefix"), str)
     ):
-        raise _manifest_error(channel, "does not start with a {\"prefix\": ...} element", hint)
+        raise _manifest_error(channel, 'does not start with a {"prefix": ...} element', hint)
     prefix = data[0]["prefix"]
     if not prefix.startswith("s3://"):
         raise _manifest_error(channel, f"has the prefix {prefix!r}, not an s3:// URI", hint)
@@ -255,9 +255,7 @@ def _records(
                     open=partial(_downloaded, storage, uri, scratch), what=uri, gzipped=gzipped
                 )
             else:
-                yield PipeRecord(
-                    open=partial(_in_memory, entry.data or b""), what="an attribute"
-                )
+                yield PipeRecord(open=partial(_in_memory, entry.data or b""), what="an attribute")
 
     if not is_remote_uri(channel.uri):
         return local

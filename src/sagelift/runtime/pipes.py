@@ -85,9 +85,7 @@ def recordio_header(length: int) -> bytes:
     Raises ValueError when the payload does not fit the 29-bit length field.
     """
     if not 0 <= length <= MAX_RECORD_BYTES:
-        raise ValueError(
-            f"a RecordIO record holds at most {MAX_RECORD_BYTES} bytes, not {length}"
-        )
+        raise ValueError(f"a RecordIO record holds at most {MAX_RECORD_BYTES} bytes, not {length}")
     return struct.pack("<II", RECORDIO_MAGIC, length)
 
 
@@ -130,9 +128,7 @@ class ChannelFeeder:
 
     def start(self) -> None:
         """Feed from a daemon thread (``prepare`` first)."""
-        self._thread = threading.Thread(
-            target=self.run, name=f"pipe-{self.channel}", daemon=True
-        )
+        self._thread = threading.Thread(target=self.run, name=f"pipe-{self.channel}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
