@@ -55,9 +55,7 @@ def test_a_pipe_mode_script_reads_two_epochs_from_a_local_channel(
     make_project: MakeProject,
     clean_environ: dict[str, str],
 ) -> None:
-    project = _pipe_project(
-        make_project, {"path": "data", "input_mode": "Pipe", **settings}
-    )
+    project = _pipe_project(make_project, {"path": "data", "input_mode": "Pipe", **settings})
     write_files(project / "data", FILES, gzipped=gzipped)
     result = _run(project, clean_environ)
     seen = read_inputs(result.model_artifacts)
@@ -202,9 +200,7 @@ def test_an_augmented_manifest_streams_each_line_s_attributes(
         {"source-ref": f"s3://{BUCKET}/pool/a.txt", "label": 1, "other": "x"},
         {"source-ref": f"s3://{BUCKET}/pool/b.txt", "label": "cat"},
     ]
-    s3.put_bytes(
-        f"s3://{BUCKET}/aug.jsonl", "\n".join(json.dumps(line) for line in lines).encode()
-    )
+    s3.put_bytes(f"s3://{BUCKET}/aug.jsonl", "\n".join(json.dumps(line) for line in lines).encode())
     project = _pipe_project(
         make_project,
         {
@@ -235,4 +231,3 @@ def test_a_manifest_naming_a_missing_object_is_refused_before_the_job_exists(
     with pytest.raises(SpecError, match="gone.txt"):
         jobs.submit(spec, settings=Settings(aws=aws_settings))
     assert not (project / ".sagelift").exists()
-

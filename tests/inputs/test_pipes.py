@@ -74,7 +74,11 @@ def test_each_epoch_streams_the_channel_in_key_order(tmp_path: Path) -> None:
 def test_gzip_objects_are_decompressed_and_recordio_wraps_each(tmp_path: Path) -> None:
     root = write_files(tmp_path / "train", FILES, gzipped=True)
     channel = Channel(
-        name="train", uri=str(root), input_mode="Pipe", compression="Gzip", record_wrapper="RecordIO"
+        name="train",
+        uri=str(root),
+        input_mode="Pipe",
+        compression="Gzip",
+        record_wrapper="RecordIO",
     )
     expected = b"".join(recordio_frame(text.encode()) for text in IN_KEY_ORDER)
     assert _feed(tmp_path, channel, epochs=3) == [expected] * 3

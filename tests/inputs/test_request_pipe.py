@@ -31,9 +31,7 @@ SPEC = _spec(
             attribute_names=("source-ref", "label"),
         ),
         Channel(name="test", uri="s3://datasets/wine/test/", input_mode="FastFile"),
-        Channel(
-            name="extra", uri="s3://datasets/wine/x.manifest", s3_data_type="ManifestFile"
-        ),
+        Channel(name="extra", uri="s3://datasets/wine/x.manifest", s3_data_type="ManifestFile"),
     ),
 )
 
