@@ -228,6 +228,6 @@ def test_a_manifest_naming_a_missing_object_is_refused_before_the_job_exists(
         make_project, {"path": f"s3://{BUCKET}/train.manifest", "s3_data_type": "ManifestFile"}
     )
     spec = jobs.load_spec(project, environ=clean_environ)
-    with pytest.raises(SpecError, match="gone.txt"):
+    with pytest.raises(SpecError, match=r"gone\.txt"):
         jobs.submit(spec, settings=Settings(aws=aws_settings))
     assert not (project / ".sagelift").exists()

@@ -111,7 +111,8 @@ def test_stop_gives_up_a_fifo_nobody_opens(tmp_path: Path) -> None:
     feeder.prepare()
     feeder.start()
     feeder.stop(timeout=2)
-    assert feeder._thread is not None and not feeder._thread.is_alive()
+    assert feeder._thread is not None
+    assert not feeder._thread.is_alive()
     assert os.path.exists(fifo_path(tmp_path, "train", 0))
 
 
@@ -127,4 +128,5 @@ def test_a_damaged_gzip_object_is_reported_and_the_epoch_ends(tmp_path: Path) ->
     with open(fifo_path(tmp_path / "data", "train", 0), "rb") as stream:
         assert stream.read() == b""
     feeder.stop()
-    assert errors and "a.gz could not be read" in errors[0]
+    assert errors
+    assert "a.gz could not be read" in errors[0]
