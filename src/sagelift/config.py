@@ -83,6 +83,7 @@ KEYS: dict[str, str] = {
     "requirements": "requirements file installed in isolated mode",
     "opt_ml": "'auto', 'require' or 'off': bind the job root on /opt/ml in a private namespace",
     "exclude": "extra ignore patterns for the code tarball",
+    "input_mode": "TrainingInputMode of channels that set none: 'File', 'FastFile' or 'Pipe'",
     "backend": "'local' (default for instance_type local), 'container' (run in the image), or "
     "'rehearsal' (ml.* types: the SageMaker request executed here in a container, no job created)",
     "aws.region": "AWS region of jobs and buckets",
@@ -107,7 +108,9 @@ KEYS: dict[str, str] = {
 #: Tables whose sub-keys are free-form: name -> description.
 TABLES: dict[str, str] = {
     "hyperparameters": "passed as hyperparameters.json, SM_HP_* and CLI arguments",
-    "channels": "name = local dir, file or s3:// prefix, at /opt/ml/input/data/<name>",
+    "channels": "name = local dir, file or s3:// prefix, at /opt/ml/input/data/<name>; "
+    "or [channels.<name>] with path, input_mode, content_type, compression, record_wrapper, "
+    "s3_data_type, attribute_names",
     "environment": "non-secret environment variables for the job",
     "metrics": "name = regex parsed from the job's output (MetricDefinitions)",
     "distribution": "one strategy: torch_distributed, pytorchddp or mpi = {enabled = true, ...}, "
@@ -129,6 +132,7 @@ DEFAULTS: dict[str, Any] = {
     "spot": False,
     "dependencies": "current",
     "opt_ml": "auto",
+    "input_mode": "File",
     "aws.prefix": "sagelift",
 }
 

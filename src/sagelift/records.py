@@ -154,7 +154,10 @@ def _spec_from_dict(data: Mapping[str, Any]) -> JobSpec:
     fields["entry_point"] = EntryPoint(
         kind=fields["entry_point"]["kind"], argv=tuple(fields["entry_point"]["argv"])
     )
-    fields["channels"] = tuple(Channel(**c) for c in fields.get("channels", ()))
+    fields["channels"] = tuple(
+        Channel(**{**c, "attribute_names": tuple(c.get("attribute_names") or ())})
+        for c in fields.get("channels", ())
+    )
     fields["metric_definitions"] = tuple(
         MetricDefinition(**m) for m in fields.get("metric_definitions", ())
     )

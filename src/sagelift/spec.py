@@ -23,7 +23,11 @@ from sagelift.contract.hyperparameters import JSONValue, validate_hyperparameter
 from sagelift.errors import SpecError, UnsupportedFeature
 
 __all__ = [
+    "COMPRESSIONS",
     "DEFAULT_INTERVAL",
+    "INPUT_MODES",
+    "RECORD_WRAPPERS",
+    "S3_DATA_TYPES",
     "Channel",
     "EntryPoint",
     "InterruptionPlan",
@@ -103,15 +107,53 @@ class EntryPoint:
         return shlex.join(self.argv)
 
 
+#: SageMaker's ``TrainingInputMode`` values (``AlgorithmSpecification`` and ``Channel.InputMode``).
+INPUT_MODES = ("File", "FastFile", "Pipe")
+#: ``Channel.CompressionType``: used only in Pipe mode (API_Channel.html).
+COMPRESSIONS = ("None", "Gzip")
+#: ``Channel.RecordWrapperType``: RecordIO wraps each object (or manifest attribute) in a
+#: RecordIO record, which SageMaker does as it streams a Pipe-mode channel.
+RECORD_WRAPPERS = ("None", "RecordIO")
+#: ``S3DataSource.S3DataType``; AugmentedManifestFile only in Pipe mode (API_S3DataSource.html),
+#: FastFile only with S3Prefix (model-access-training-data.html).
+S3_DATA_TYPES = ("S3Prefix", "ManifestFile", "AugmentedManifestFile")
+#: The keys of a channel written as a table, ``[channels.<name>]``.
+CHANNEL_KEYS = (
+    "path",
+    "uri",
+    "input_mode",
+    "content_type",
+    "compression",
+    "record_wrapper",
+    "s3_data_type",
+    "attribute_names",
+    "distribution",
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Channel:
-    """An input channel: ``uri`` is an absolute local path or an ``s3://`` URI."""
+    """An input channel: ``uri`` is an absolute local path or an ``s3://`` URI.
+
+    ``input_mode`` is the channel's own mode, or the job's (``JobSpec.input_mode``) when the
+    channel names none; the other fields take SageMaker's API enum values. ``attribute_names``
+    are the augmented manifest's attributes streamed, in order (AugmentedManifestFile only).
+    """
 
     name: str
     uri: str
     content_type: str | None = None
     #: ``S3DataDistributionType``: every host gets all objects, or its share of them.
     distribution: str = "FullyReplicated"
+    input_mode: str = "File"
+    compression: str = "None"
+    record_wrapper: str = "None"
+    s3_data_type: str = "S3Prefix"
+    attribute_names: tuple[str, ...] = ()
+
+    @property
+    def is_pipe(self) -> bool:
+        return self.input_mode == "Pipe"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +197,8 @@ class JobSpec:
     #: does) and ``entry_point`` is the local runner of an open-source algorithm.
     algorithm: str | None = None
     algorithm_version: str | None = None
+    #: The job's ``TrainingInputMode``: the mode of every channel that names none of its own.
+    input_mode: str = "File"
 
     @property
     def is_byo(self) -> bool:
@@ -211,12 +255,13 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
     if job_name is not None:
         validate_job_name(str(job_name), field_name="job_name")
     requirements = config.get("requirements")
+    input_mode = _choice(config.get("input_mode", "File"), "input_mode", INPUT_MODES)
     spec = JobSpec(
         project_dir=project_dir,
         source_dir=source_dir,
         entry_point=entry,
         hyperparameters=hyperparameters,
-        channels=_channels(config.table("channels"), project_dir),
+        channels=_channels(config.table("channels"), project_dir, input_mode),
         environment=_environment(config.table("environment")),
         output_path=_location(config.get("output_path"), project_dir, "output_path"),
         checkpoint_path=(
@@ -250,6 +295,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         distribution=_distribution(config.table("distribution")),
         algorithm=None if built_in is None else built_in[0].name,
         algorithm_version=None if built_in is None else built_in[1],
+        input_mode=input_mode,
     )
     if spec.distribution is not None and spec.is_byo:
         raise UnsupportedFeature(
@@ -550,7 +596,9 @@ def _relative_script(entry: EntryPoint, source_dir: Path) -> EntryPoint:
     return EntryPoint(kind="script", argv=(full.relative_to(source_dir).as_posix(),))
 
 
-def _channels(table: Mapping[str, Any], project_dir: Path) -> tuple[Channel, ...]:
+def _channels(
+    table: Mapping[str, Any], project_dir: Path, input_mode: str = "File"
+) -> tuple[Channel, ...]:
     channels = []
     for name, value in sorted(table.items()):
         key = f"channels.{name}"
@@ -567,22 +615,7 @@ def _channels(table: Mapping[str, Any], project_dir: Path) -> tuple[Channel, ...
                 hint="rename the channel (e.g. train, validation, data)",
                 field=key,
             )
-        content_type = None
-        distribution = "FullyReplicated"
-        if isinstance(value, Mapping):
-            content_type = value.get("content_type")
-            distribution = _choice(
-                value.get("distribution", distribution), f"{key}.distribution", DISTRIBUTION_TYPES
-            )
-            value = value.get("path", value.get("uri"))
-        channels.append(
-            Channel(
-                name=name,
-                uri=_location(value, project_dir, key),
-                content_type=None if content_type is None else str(content_type),
-                distribution=distribution,
-            )
-        )
+        channels.append(_channel(name, value, project_dir, input_mode))
     if len(channels) > 20:
         raise SpecError(
             f"channels: {len(channels)} channels, SageMaker allows at most 20",
@@ -649,6 +682,108 @@ def _distribution(table: Mapping[str, Any]) -> Distribution | None:
             field="distribution",
         )
     return enabled[0] if enabled else None
+
+
+def _channel(name: str, value: Any, project_dir: Path, input_mode: str) -> Channel:
+    """One channel from ``name = "path"`` or a ``[channels.<name>]`` table, its settings
+    checked against what SageMaker accepts together."""
+    key = f"channels.{name}"
+    if not isinstance(value, Mapping):
+        return Channel(name=name, uri=_location(value, project_dir, key), input_mode=input_mode)
+    for sub in value:
+        if sub not in CHANNEL_KEYS:
+            close = difflib.get_close_matches(str(sub), CHANNEL_KEYS, n=1, cutoff=0.6)
+            raise SpecError(
+                f"{key}.{sub}: unknown channel setting",
+                hint=(f"did you mean '{close[0]}'? " if close else "")
+                + f"a channel takes: {', '.join(CHANNEL_KEYS)}",
+                field=f"{key}.{sub}",
+            )
+    uri = _location(value.get("path", value.get("uri")), project_dir, f"{key}.path")
+    content_type = value.get("content_type")
+    if content_type is not None and not isinstance(content_type, str):
+        raise SpecError(
+            f"{key}.content_type: expected a string, got {content_type!r}",
+            hint='e.g. content_type = "text/csv"',
+            field=f"{key}.content_type",
+        )
+    channel = Channel(
+        name=name,
+        uri=uri,
+        content_type=content_type,
+        input_mode=_choice(value.get("input_mode", input_mode), f"{key}.input_mode", INPUT_MODES),
+        compression=_choice(value.get("compression", "None"), f"{key}.compression", COMPRESSIONS),
+        record_wrapper=_choice(
+            value.get("record_wrapper", "None"), f"{key}.record_wrapper", RECORD_WRAPPERS
+        ),
+        s3_data_type=_choice(
+            value.get("s3_data_type", "S3Prefix"), f"{key}.s3_data_type", S3_DATA_TYPES
+        ),
+        attribute_names=tuple(
+            _str_list(value.get("attribute_names", []), f"{key}.attribute_names")
+        ),
+        distribution=_choice(
+            value.get("distribution", "FullyReplicated"),
+            f"{key}.distribution",
+            DISTRIBUTION_TYPES,
+        ),
+    )
+    _check_channel_settings(channel, key)
+    return channel
+
+
+def _check_channel_settings(channel: Channel, key: str) -> None:
+    """The combinations SageMaker refuses, refused here before anything is created."""
+    mode = channel.input_mode
+    problem: tuple[str, str, str] | None = None  # (setting, message, hint)
+    if channel.compression != "None" and mode != "Pipe":
+        problem = (
+            "compression",
+            f"compression '{channel.compression}' needs input_mode 'Pipe', not '{mode}'",
+            "SageMaker decompresses only Pipe-mode channels: set input_mode = 'Pipe', or "
+            "drop compression and store the files uncompressed",
+        )
+    elif channel.record_wrapper != "None" and mode != "Pipe":
+        problem = (
+            "record_wrapper",
+            f"record_wrapper '{channel.record_wrapper}' needs input_mode 'Pipe', not '{mode}'",
+            "SageMaker wraps records only as it streams a Pipe-mode channel: set "
+            "input_mode = 'Pipe', or drop record_wrapper",
+        )
+    elif channel.s3_data_type != "S3Prefix" and not channel.uri.startswith("s3://"):
+        problem = (
+            "s3_data_type",
+            f"s3_data_type '{channel.s3_data_type}' needs an s3:// manifest object, "
+            f"not the local path '{channel.uri}'",
+            "upload the manifest (and the objects it lists) to S3 and give its s3:// URI",
+        )
+    elif channel.s3_data_type == "AugmentedManifestFile" and mode != "Pipe":
+        problem = (
+            "s3_data_type",
+            f"s3_data_type 'AugmentedManifestFile' needs input_mode 'Pipe', not '{mode}'",
+            "SageMaker streams augmented manifests in Pipe mode only: set input_mode = 'Pipe'",
+        )
+    elif channel.s3_data_type == "AugmentedManifestFile" and not channel.attribute_names:
+        problem = (
+            "attribute_names",
+            "an AugmentedManifestFile channel needs attribute_names",
+            'name the JSON attributes to stream, e.g. attribute_names = ["source-ref", "label"]',
+        )
+    elif channel.attribute_names and channel.s3_data_type != "AugmentedManifestFile":
+        problem = (
+            "attribute_names",
+            "attribute_names apply to s3_data_type 'AugmentedManifestFile' only",
+            "set s3_data_type = 'AugmentedManifestFile', or drop attribute_names",
+        )
+    elif mode == "FastFile" and channel.s3_data_type != "S3Prefix":
+        problem = (
+            "s3_data_type",
+            f"input_mode 'FastFile' reads an S3 prefix, not a '{channel.s3_data_type}'",
+            "use input_mode = 'File' (or 'Pipe') for a manifest channel",
+        )
+    if problem is not None:
+        setting, message, hint = problem
+        raise SpecError(f"{key}: {message}", hint=hint, field=f"{key}.{setting}")
 
 
 def _environment(table: Mapping[str, Any]) -> dict[str, str]:

@@ -413,6 +413,66 @@ CASES: dict[str, Case] = {
     "image build with bad spec": case(
         "image", "build", toml=toml("max_runtime = 0"), needles="max_runtime"
     ),
+    # Input modes.
+    "input mode flag choice": case("run", "--input-mode", "Stream", needles="invalid choice"),
+    "input mode unknown": case("run", toml=toml('input_mode = "pipe"'), needles="input_mode"),
+    "channel input mode unknown": case(
+        "run",
+        toml=toml("[channels.train]", 'path = "data"', 'input_mode = "Stream"'),
+        needles=("channels.train.input_mode", "Pipe"),
+    ),
+    "channel setting typo": case(
+        "run",
+        toml=toml("[channels.train]", 'path = "data"', 'inputmode = "Pipe"'),
+        needles="did you mean 'input_mode'",
+    ),
+    "pipe compression not allowed": case(
+        "run",
+        toml=toml(
+            "[channels.train]", 'path = "data"', 'input_mode = "Pipe"', 'compression = "Bzip2"'
+        ),
+        needles=("compression", "Gzip"),
+    ),
+    "gzip outside pipe mode": case(
+        "run",
+        toml=toml("[channels.train]", 'path = "data"', 'compression = "Gzip"'),
+        needles=("needs input_mode 'Pipe'",),
+    ),
+    "recordio outside pipe mode": case(
+        "run",
+        toml=toml(
+            "[channels.train]",
+            'path = "data"',
+            'input_mode = "FastFile"',
+            'record_wrapper = "RecordIO"',
+        ),
+        needles="record_wrapper",
+    ),
+    "manifest on a local path": case(
+        "run",
+        toml=toml("[channels.train]", 'path = "data"', 's3_data_type = "ManifestFile"'),
+        needles="s3://",
+    ),
+    "augmented manifest in file mode": case(
+        "run",
+        toml=toml(
+            "[channels.train]",
+            'path = "s3://bucket-x/aug.jsonl"',
+            's3_data_type = "AugmentedManifestFile"',
+            'attribute_names = ["source-ref"]',
+        ),
+        needles="needs input_mode 'Pipe'",
+    ),
+    "augmented manifest without attributes": case(
+        "run",
+        toml=toml(
+            "[channels.train]",
+            'path = "s3://bucket-x/aug.jsonl"',
+            's3_data_type = "AugmentedManifestFile"',
+            'input_mode = "Pipe"',
+        ),
+        needles="attribute_names",
+    ),
     # init.
     "init over an existing file": case("init", "--yes", needles="not overwriting"),
     "init channel without =": case(
@@ -585,3 +645,34 @@ def test_cloud_bad_input_uploads_nothing(
     err = capsys.readouterr().err
     assert_refused(code, err, 2, (needle, "does not exist"), before, tree(tmp_path))
     _nothing_on_the_server(cloud)
+
+
+def test_a_manifest_naming_missing_objects_creates_nothing(
+    aws_settings: AwsSettings,
+    project: Path,
+    moto_endpoint: str,
+    tmp_path: Path,
+    capsys: Any,
+) -> None:
+    s3 = client("s3", aws_settings)
+    s3.create_bucket(Bucket="sagelift-data")
+    s3.put_object(Bucket="sagelift-data", Key="pool/a.csv", Body=b"1\n")
+    manifest = [{"prefix": "s3://sagelift-data/pool/"}, "a.csv", "b.csv", "c.csv"]
+    s3.put_object(Bucket="sagelift-data", Key="train.manifest", Body=json.dumps(manifest))
+    (project / "sagelift.toml").write_text(
+        toml(
+            "[aws]",
+            f'endpoint_url = "{moto_endpoint}"',
+            "[channels.train]",
+            'path = "s3://sagelift-data/train.manifest"',
+            's3_data_type = "ManifestFile"',
+        ),
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    before = tree(tmp_path)
+    code = cli.main(["-C", str(project), "run", "--quiet"])
+    err = capsys.readouterr().err
+    needles = ("2 object(s) that do not exist", "pool/b.csv")
+    assert_refused(code, err, 2, needles, before, tree(tmp_path))
+    assert not (project / ".sagelift").exists()

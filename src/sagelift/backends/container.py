@@ -38,8 +38,10 @@ from sagelift.backends.local import (
     check_host_resources,
     code_digest_of,
 )
+from sagelift.contract.environment import local_job_arn
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
+from sagelift.data.channel_inputs import check_channel_inputs
 from sagelift.errors import InfrastructureError, UnsupportedFeature
 from sagelift.job import ContainerImage
 from sagelift.package import package_dir
@@ -162,6 +164,7 @@ def container_run(
             "SAGELIFT_BACKEND": ContainerBackend.name,
             "SAGELIFT_JOB_NAME": job.name,
             "TRAINING_JOB_NAME": job.name,
+            "TRAINING_JOB_ARN": local_job_arn(job.name, job.region),
             "PYTHONUNBUFFERED": "1",
         },
         mounts=(
@@ -219,7 +222,9 @@ class ContainerBackend:
         check_host_resources(spec, command_on_host=False)
 
     def preflight(self, job: PreparedJob) -> None:
-        """Nothing beyond ``check``: the image is made ready at submission."""
+        """Beyond ``check``: every object a manifest channel names exists (the image is made
+        ready at submission)."""
+        check_channel_inputs(job.spec, job.settings.aws)
 
     def submit(self, job: PreparedJob) -> JobHandle:
         """Make the image ready (build or pull when missing), record it, then run the

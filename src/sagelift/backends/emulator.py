@@ -38,6 +38,7 @@ from sagelift.contract.config_files import (
     render_resource_config,
     write_config_files,
 )
+from sagelift.contract.environment import local_job_arn
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError, UnsupportedFeature
 from sagelift.job import CloudJob, JobHandle, JobRecord, JobState, JobStatus, LocalRun
@@ -175,6 +176,9 @@ def submit_request(
             **{str(k): str(v) for k, v in (request.get("Environment") or {}).items()},
             "SAGEMAKER_BASE_DIR": str(layout.root),
             "TRAINING_JOB_NAME": name,
+            "TRAINING_JOB_ARN": str(
+                request.get("TrainingJobArn") or local_job_arn(name, aws.region or "us-east-1")
+            ),
             "SAGELIFT_BACKEND": "emulator",
             "SAGELIFT_JOB_NAME": name,
         },

@@ -44,6 +44,7 @@ from sagelift.backends.lifecycle import (
 )
 from sagelift.backends.loglines import LineSplitter
 from sagelift.backends.opt_ml import stage_hosts, stage_layout
+from sagelift.contract.environment import local_job_arn
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import BackendError, InfrastructureError, SageliftError
 from sagelift.job import JobHandle, JobState, JobStatus, LocalRun, PreparedJob
@@ -194,6 +195,9 @@ class HostJobs:
                 **env,
                 "SAGELIFT_BACKEND": self.backend,
                 "SAGELIFT_JOB_NAME": job.name,
+                # What the platform sets next to the name (a container's own env says it too).
+                "TRAINING_JOB_NAME": job.name,
+                "TRAINING_JOB_ARN": local_job_arn(job.name, job.region),
             },
             artifacts_dir=artifacts_dir,
             output_uri=output_uri,

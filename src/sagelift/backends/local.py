@@ -29,6 +29,7 @@ from sagelift.backends.host import HostJobs
 from sagelift.contract.cluster import MAX_LOCAL_HOSTS
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
+from sagelift.data.channel_inputs import check_channel_inputs
 from sagelift.errors import SpecError, UnsupportedFeature
 from sagelift.runtime.main import launcher_args
 from sagelift.spec import JobSpec, is_remote_uri
@@ -161,7 +162,8 @@ class LocalBackend:
         check_host_resources(spec, command_on_host=True, overlaid=overlay_channels(spec).values())
 
     def preflight(self, job: PreparedJob) -> None:
-        """Nothing beyond ``check``: a local job needs no remote resources."""
+        """Beyond ``check``: every object a manifest channel names exists."""
+        check_channel_inputs(job.spec, job.settings.aws)
 
     def __init__(self) -> None:
         self.host = HostJobs(self.name)
@@ -216,7 +218,8 @@ def overlay_channels(spec: JobSpec) -> dict[str, Path]:
     return {
         c.name: Path(c.uri)
         for c in spec.channels
-        if not is_remote_uri(c.uri)
+        if not c.is_pipe
+        and not is_remote_uri(c.uri)
         and Path(c.uri).is_dir()
         and not (sharded and c.distribution == "ShardedByS3Key")
     }

@@ -40,12 +40,14 @@ from sagelift.contract.config_files import (
 )
 from sagelift.contract.distribution import distribution_hyperparameters
 from sagelift.contract.layout import TrainingLayout
+from sagelift.data.channel_inputs import stage_manifest
 from sagelift.errors import InfrastructureError
 from sagelift.runtime import channel_view
 from sagelift.spec import JobSpec, is_remote_uri
 
 __all__ = [
     "StageReport",
+    "channel_dir_names",
     "channel_keys",
     "copy_tree",
     "keep_share",
@@ -167,6 +169,12 @@ def _clone(src: Path, dst: Path) -> tuple[int, str]:
     return size, "copy"
 
 
+def channel_dir_names(spec: JobSpec) -> tuple[str, ...]:
+    """The channels that are directories under ``input/data``: all but the Pipe-mode ones,
+    which SageMaker shows as FIFOs ``<name>_<epoch>`` only."""
+    return tuple(c.name for c in spec.channels if not c.is_pipe)
+
+
 def stage_layout(
     spec: JobSpec,
     job: PreparedJob,
@@ -182,8 +190,7 @@ def stage_layout(
     three config files (naming ``view`` paths) as host ``host`` of ``spec.instance_count``
     sees them: ``ShardedByS3Key`` channels hold that host's share only.
     Logs what was left out of the code that the user should hear about (secrets)."""
-    names = tuple(c.name for c in spec.channels)
-    for directory in layout.directories(names):
+    for directory in layout.directories(channel_dir_names(spec)):
         directory.mkdir(parents=True, exist_ok=True)
     selection = stage_inputs(
         spec,
@@ -212,7 +219,10 @@ def stage_layout(
         input_data_config=render_input_data_config(
             {
                 c.name: ChannelConfig(
-                    content_type=c.content_type, s3_distribution_type=c.distribution
+                    content_type=c.content_type,
+                    input_mode=c.input_mode,
+                    record_wrapper_type=c.record_wrapper,
+                    s3_distribution_type=c.distribution,
                 )
                 for c in spec.channels
             }
@@ -303,6 +313,10 @@ def stage_inputs(
     selection = select_code(spec.source_dir, exclude=spec.exclude, skip=data_dirs(spec))
     copy_tree(((path, layout.code_dir / rel) for rel, path in selection.files), layout.code_dir)
     for channel in spec.channels:
+        if channel.is_pipe:
+            continue  # no directory: the supervisor feeds its FIFOs (sagelift.runtime.pipes)
+        if channel.input_mode == "FastFile":
+            log.info("channel %s: FastFile is File mode on this machine", channel.name)
         if channel.name in skip_channels:
             # The launcher shows it; a link it would refuse is refused here, before the start.
             if not is_remote_uri(channel.uri):
@@ -311,7 +325,9 @@ def stage_inputs(
                 except OSError as exc:
                     raise _staging_failed(Path(channel.uri), exc) from exc
             continue
-        if is_remote_uri(channel.uri):
+        if channel.s3_data_type == "ManifestFile":
+            stage_manifest(channel, layout.channel_dir(channel.name), aws)
+        elif is_remote_uri(channel.uri):
             storage = open_storage(channel.uri, aws=aws)
             storage.sync_down(channel.uri, layout.channel_dir(channel.name))
         else:

@@ -48,6 +48,7 @@ from sagelift.errors import BackendError, SageliftError
 from sagelift.job import JobState, JobStatus, LocalRun
 from sagelift.private_files import open_private
 from sagelift.runtime.hosts import host_status_file
+from sagelift.runtime.pipes import ChannelFeeder
 from sagelift.runtime.processes import become_subreaper, die_with_parent, kill_adopted
 from sagelift.runtime.status import read_status as read_launch_status
 from sagelift.spec import is_remote_uri
@@ -129,33 +130,69 @@ class Supervisor:
         log_path = self.record_dir / records.LOG_FILE
         offset = log_path.stat().st_size if log_path.exists() else 0
         with open(open_private(log_path), "ab", buffering=0) as log_file:
+            feeders = self.pipe_feeders()
+            for feeder in feeders:
+                feeder.prepare()  # <channel>_0 exists before the job starts
             self.process = _start(self.run, log_file)
             if self.stop_requested.is_set():
                 self.process.send_signal(signal.SIGTERM)
             self.done.clear()
+            # Started after the launcher: with no other thread, it is forked, not exec'd.
+            for feeder in feeders:
+                feeder.start()
             syncer = threading.Thread(target=self.sync_checkpoints_loop, daemon=True)
             syncer.start()
             try:
-                returncode = self.process.wait(timeout=self._timeout(interrupt_after))
-            except subprocess.TimeoutExpired:
-                if self._past_max_runtime():
-                    returncode = self.stop_at_max_runtime(log_file)
-                    self.done.set()
-                    syncer.join()
-                    return self._attempt_done(attempt, offset, returncode)
-                # What a spot reclaim does: SIGTERM, the grace period, then SIGKILL.
-                attempt.interrupted = True
-                attempt.interrupted_at = time.time()
-                self.save(records.advance(self.status, "Interrupted"))
-                notice = (
-                    f"sagelift: simulated spot interruption {attempt.index + 1} after "
-                    f"{interrupt_after:g} s: SIGTERM, then a restart from the checkpoints\n"
-                )
-                log_file.write(notice.encode())
-                self.process.send_signal(signal.SIGTERM)
-                returncode = self.process.wait()
-            self.done.set()
-            syncer.join()
+                return self._wait_attempt(attempt, interrupt_after, log_file, offset, syncer)
+            finally:
+                for feeder in feeders:
+                    feeder.stop()
+
+    def pipe_feeders(self) -> list[ChannelFeeder]:
+        """The feeders of the job's Pipe-mode channels (none for a job without a spec)."""
+        spec = self.record.spec
+        if spec is None or not any(c.is_pipe for c in spec.channels):
+            return []
+        from sagelift.data.channel_inputs import pipe_feeders
+
+        return pipe_feeders(
+            spec.channels,
+            self.layout.data_dir,
+            self.run.aws,
+            scratch=self.record_dir / "tmp" / "pipes",
+            on_error=self.log_line,
+        )
+
+    def _wait_attempt(
+        self,
+        attempt: Attempt,
+        interrupt_after: float | None,
+        log_file: Any,
+        offset: int,
+        syncer: threading.Thread,
+    ) -> int:
+        assert self.process is not None
+        try:
+            returncode = self.process.wait(timeout=self._timeout(interrupt_after))
+        except subprocess.TimeoutExpired:
+            if self._past_max_runtime():
+                returncode = self.stop_at_max_runtime(log_file)
+                self.done.set()
+                syncer.join()
+                return self._attempt_done(attempt, offset, returncode)
+            # What a spot reclaim does: SIGTERM, the grace period, then SIGKILL.
+            attempt.interrupted = True
+            attempt.interrupted_at = time.time()
+            self.save(records.advance(self.status, "Interrupted"))
+            notice = (
+                f"sagelift: simulated spot interruption {attempt.index + 1} after "
+                f"{interrupt_after:g} s: SIGTERM, then a restart from the checkpoints\n"
+            )
+            log_file.write(notice.encode())
+            self.process.send_signal(signal.SIGTERM)
+            returncode = self.process.wait()
+        self.done.set()
+        syncer.join()
         return self._attempt_done(attempt, offset, returncode)
 
     def _timeout(self, interrupt_after: float | None) -> float | None:
@@ -200,7 +237,7 @@ class Supervisor:
 
     def restart(self, attempt: Attempt) -> None:
         """A new instance: fresh layout, code and data staged again, checkpoints restored."""
-        from sagelift.backends.opt_ml import stage_inputs
+        from sagelift.backends.opt_ml import channel_dir_names, stage_inputs
 
         self.save(records.advance(self.status, "Starting"))
         for directory in (
@@ -213,8 +250,7 @@ class Supervisor:
             shutil.rmtree(directory, ignore_errors=True)
         spec = self.record.spec
         assert spec is not None  # interruptions are rehearsed for project jobs only
-        names = tuple(c.name for c in spec.channels)
-        for directory in self.layout.directories(names):
+        for directory in self.layout.directories(channel_dir_names(spec)):
             directory.mkdir(parents=True, exist_ok=True)
         self.save(records.advance(self.status, "Downloading"))
         stage_inputs(

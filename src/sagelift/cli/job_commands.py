@@ -48,6 +48,7 @@ SCALAR_FLAGS = {
     "spot": "spot",
     "max_wait": "max_wait",
     "max_cost": "max_cost",
+    "input_mode": "input_mode",
 }
 
 

@@ -61,6 +61,11 @@ def _spec_flags() -> Parser:
         "--channel", action="append", default=[], metavar="NAME=PATH", help="input channel"
     )
     g.add_argument(
+        "--input-mode",
+        choices=("File", "FastFile", "Pipe"),
+        help="TrainingInputMode of channels that set none (Pipe: FIFOs <channel>_<epoch>)",
+    )
+    g.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="environment variable"
     )
     g.add_argument("--output-path", help="where <job>/output/model.tar.gz goes")

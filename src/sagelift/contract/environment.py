@@ -36,7 +36,17 @@ from sagelift.contract.hyperparameters import (
 )
 from sagelift.contract.layout import TrainingLayout
 
-__all__ = ["entry_point_name", "training_env", "user_args"]
+__all__ = ["LOCAL_ACCOUNT", "entry_point_name", "local_job_arn", "training_env", "user_args"]
+
+#: The account of a job that runs on this machine: no AWS account owns it.
+LOCAL_ACCOUNT = "000000000000"
+
+
+def local_job_arn(name: str, region: str) -> str:
+    """The ``TRAINING_JOB_ARN`` of a job run on this machine: SageMaker's ARN shape, with the
+    all-zero account that marks it local (no such job exists on SageMaker)."""
+    return f"arn:aws:sagemaker:{region}:{LOCAL_ACCOUNT}:training-job/{name}"
+
 
 # environment.get_distribution_instance_groups_from_resource_config: any of these framework
 # parameters puts the current instance group into the distribution groups.

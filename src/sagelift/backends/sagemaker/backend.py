@@ -253,6 +253,9 @@ class SageMakerBackend:
 
         aws = self._aws(job.settings.aws, job.region)
         check_buckets(_s3_locations(job.spec), client("s3", aws))
+        from sagelift.data.channel_inputs import check_channel_inputs
+
+        check_channel_inputs(job.spec, aws)
         self._resources = {job.name: resources}
 
     def submit(self, job: PreparedJob) -> JobHandle:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sagelift.contract.config_files import render_byo_hyperparameters, render_hyperparameters
 from sagelift.contract.distribution import distribution_hyperparameters
 from sagelift.package import VERSION
-from sagelift.spec import JobSpec, is_remote_uri
+from sagelift.spec import Channel, JobSpec, is_remote_uri
 
 if TYPE_CHECKING:
     from sagelift.uploads import ShippedChannel, ShippedCode
@@ -45,25 +45,31 @@ def code_tarball_uri(code: ShippedCode) -> str:
 
 
 def _s3_channel(
-    name: str,
-    uri: str,
-    content_type: str | None = None,
-    distribution: str = "FullyReplicated",
+    name: str, uri: str, channel: Channel | None = None, *, job_mode: str = "File"
 ) -> dict[str, Any]:
-    channel: dict[str, Any] = {
-        "ChannelName": name,
-        "DataSource": {
-            "S3DataSource": {
-                "S3DataType": "S3Prefix",
-                "S3Uri": uri,
-                "S3DataDistributionType": distribution,
-            }
-        },
-        "CompressionType": "None",
+    """One ``Channel`` of ``InputDataConfig``; ``channel`` None is the code channel (File mode,
+    an S3 prefix). ``InputMode`` appears only where the channel's mode differs from the job's
+    ``TrainingInputMode``, as the SDK sends it; ``RecordWrapperType`` only when it wraps."""
+    source: dict[str, Any] = {
+        "S3DataType": "S3Prefix" if channel is None else channel.s3_data_type,
+        "S3Uri": uri,
+        "S3DataDistributionType": "FullyReplicated" if channel is None else channel.distribution,
     }
-    if content_type is not None:
-        channel["ContentType"] = content_type
-    return channel
+    if channel is not None and channel.attribute_names:
+        source["AttributeNames"] = list(channel.attribute_names)
+    rendered: dict[str, Any] = {
+        "ChannelName": name,
+        "DataSource": {"S3DataSource": source},
+        "CompressionType": "None" if channel is None else channel.compression,
+    }
+    if channel is not None and channel.content_type is not None:
+        rendered["ContentType"] = channel.content_type
+    if channel is not None and channel.record_wrapper != "None":
+        rendered["RecordWrapperType"] = channel.record_wrapper
+    mode = "File" if channel is None else channel.input_mode
+    if mode != job_mode:
+        rendered["InputMode"] = mode
+    return rendered
 
 
 def _input_data_config(
@@ -78,11 +84,11 @@ def _input_data_config(
             uri = channel.uri
         else:
             raise ValueError(f"channel {channel.name!r} is local and was not shipped")
-        rendered.append(_s3_channel(channel.name, uri, channel.content_type, channel.distribution))
+        rendered.append(_s3_channel(channel.name, uri, channel, job_mode=spec.input_mode))
     if code is not None and spec.kind == "script":
         # The launcher reads the code from its channel; the framework toolkit fetches
         # sagemaker_submit_directory itself.
-        rendered.append(_s3_channel(code.channel_name, code.prefix_uri))
+        rendered.append(_s3_channel(code.channel_name, code.prefix_uri, job_mode=spec.input_mode))
     return rendered
 
 
@@ -124,7 +130,10 @@ def build_create_training_job_request(
     ``sagemaker_region``, every value JSON-encoded. Script-mode and framework jobs need
     ``code``; ValueError otherwise.
     """
-    algorithm: dict[str, Any] = {"TrainingImage": image_uri, "TrainingInputMode": "File"}
+    algorithm: dict[str, Any] = {
+        "TrainingImage": image_uri,
+        "TrainingInputMode": spec.input_mode,
+    }
     if spec.is_byo:
         hyperparameters = render_byo_hyperparameters(spec.hyperparameters)
     elif code is None:
