@@ -176,7 +176,9 @@ def _needs_module(rel: str, facts: ModuleFacts, files: Mapping[str, ModuleFacts]
     if any(level > 0 for level, _, _ in facts.imports):
         return "it uses relative imports"
     top = PurePosixPath(rel).relative_to(root).parts[0] if root else PurePosixPath(rel).parts[0]
-    if any(level == 0 and module.split(".")[0] == top for level, module, _ in facts.imports):
+    own = f"{root}/{top}/__init__.py" if root else f"{top}/__init__.py"
+    imports_own = any(level == 0 and m.split(".")[0] == top for level, m, _ in facts.imports)
+    if imports_own and own in files:
         return f"it imports its own package {top}"
     if f"{folder}/__init__.py" in files:
         return f"{folder} is an importable package"

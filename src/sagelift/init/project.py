@@ -253,8 +253,10 @@ def _chosen(scan: ProjectScan, choices: InitChoices) -> tuple[Candidate, list[st
             hint="pass one: sagelift init --entry-point path/to/train.py",
         )
     best = scan.entry_points[0]
-    why = [f"picked the best of {len(scan.entry_points)} candidates: {'; '.join(best.reasons)}"]
-    others = [f"{c.shown} ({c.reasons[0]})" for c in scan.entry_points[1:4] if c.reasons]
+    count = len(scan.entry_points)
+    ranked = f"the best of {count} candidates" if count > 1 else "the only candidate"
+    why = [f"{ranked}: {'; '.join(best.reasons)}"]
+    others = [f"{c.shown} ({'; '.join(c.reasons)})" for c in scan.entry_points[1:4] if c.reasons]
     if others:
         why.append(f"other candidates: {', '.join(others)}")
     return best, why
