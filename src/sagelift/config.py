@@ -56,6 +56,8 @@ KEYS: dict[str, str] = {
     "entry_point": "script path, '-m package.module', or a command list",
     "kind": "'script' (SageMaker script mode, as the SDK's framework estimators) or 'byo' "
     "(the image's own entry point, plain-string hyperparameters, as the generic Estimator)",
+    "contract": "'v2' (SDK v2 script mode: the sagemaker-training toolkit's arguments and SM_*) "
+    "or 'v3' (SDK v3 ModelTrainer's drivers: JSON arguments such as --flag true, their SM_*)",
     "source_dir": "directory shipped as the job's code (/opt/ml/code)",
     "base_job_name": "prefix of generated job names",
     "job_name": "exact job name (default: <base_job_name>-<timestamp>)",
@@ -109,6 +111,7 @@ SECTIONS = ("aws", "image", "tracking")
 DEFAULTS: dict[str, Any] = {
     "source_dir": ".",
     "kind": "script",
+    "contract": "v2",
     "instance_type": "local",
     "instance_count": 1,
     "volume_size": 30,

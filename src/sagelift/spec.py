@@ -42,6 +42,8 @@ EntryKind = Literal["script", "module", "command"]
 #: and passed as arguments, ``sagemaker_*`` keys added). ``byo``: a bring-your-own image, run as
 #: SageMaker runs one (``docker run IMAGE train``; plain-string hyperparameters, no arguments).
 JobKind = Literal["script", "byo"]
+#: The in-container contract of a script-mode job: which SDK generation's drivers it follows.
+Contract = Literal["v2", "v3"]
 #: What SageMaker runs in a bring-your-own image without an ENTRYPOINT, and what a ``byo`` job
 #: runs locally when no ``entry_point`` is given.
 BYO_DEFAULT_COMMAND = ("train",)
@@ -138,6 +140,7 @@ class JobSpec:
     max_cost: float | None = None
     interruptions: tuple[float, ...] = ()
     kind: JobKind = "script"
+    contract: Contract = "v2"
 
     @property
     def is_byo(self) -> bool:
@@ -211,6 +214,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
             config.get("simulate_interruptions"), config.get("interrupt_at")
         ),
         kind=kind,
+        contract=_choice(config.get("contract", "v2"), "contract", ("v2", "v3")),
     )
     if spec.max_wait is not None and not spec.spot:
         raise SpecError(

@@ -133,7 +133,9 @@ class LocalBackend:
             overlays = overlay_channels(job.spec)
 
             def command(job: PreparedJob, layout: TrainingLayout, status_file: Path) -> list[str]:
-                return _launcher_argv(job.spec, layout, status_file, python, overlays)
+                return _launcher_argv(
+                    job.spec, layout, status_file, python, overlays, job_name=job.name
+                )
 
             records.update_record(job.record_dir, code_digest=code_digest_of(job.spec))
             return self.host.submit(
@@ -185,6 +187,8 @@ def _launcher_argv(
     status_file: Path,
     python: str,
     overlays: dict[str, Path],
+    *,
+    job_name: str,
 ) -> list[str]:
     return [
         sys.executable,
@@ -200,6 +204,8 @@ def _launcher_argv(
             python=python,
             overlays=overlays,
             byo=spec.is_byo,
+            contract=spec.contract,
+            job_name=job_name,
         ),
     ]
 

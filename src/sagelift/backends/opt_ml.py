@@ -37,6 +37,7 @@ from sagelift.contract.config_files import (
     render_resource_config,
     write_config_files,
 )
+from sagelift.contract.hyperparameters import encode_v3_hyperparameters
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import InfrastructureError
 from sagelift.runtime import channel_view
@@ -178,6 +179,8 @@ def stage_layout(
         layout,
         hyperparameters=render_byo_hyperparameters(spec.hyperparameters)
         if spec.is_byo
+        else encode_v3_hyperparameters(spec.hyperparameters)
+        if spec.contract == "v3"
         else render_hyperparameters(
             dict(spec.hyperparameters),
             program=spec.entry_point.program,

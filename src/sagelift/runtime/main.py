@@ -75,6 +75,14 @@ def _parser() -> _Parser:
         "no SM_* variables",
     )
     parser.add_argument(
+        "--contract",
+        choices=("v2", "v3"),
+        default="v2",
+        help="the in-container contract: v2 (SDK v2 script mode, the sagemaker-training "
+        "toolkit) or v3 (SDK v3 ModelTrainer's drivers: JSON arguments, their SM_* variables)",
+    )
+    parser.add_argument("--job-name", help="TRAINING_JOB_NAME under the v3 contract")
+    parser.add_argument(
         "--hide-channel",
         action="append",
         default=[],
@@ -105,6 +113,8 @@ def launcher_args(
     hide_channels: Sequence[str] = (),
     overlays: Mapping[str, Path] | None = None,
     byo: bool = False,
+    contract: str = "v2",
+    job_name: str | None = None,
 ) -> list[str]:
     """The launcher's argv (without the program) that ``parse_args`` reads back.
 
@@ -112,6 +122,10 @@ def launcher_args(
     because ``--command`` takes the rest of the line. Options left ``None`` are not passed.
     """
     argv: list[str] = ["--byo"] if byo else []
+    if contract != "v2":
+        argv += ["--contract", contract]
+    if job_name is not None and contract == "v3":
+        argv += ["--job-name", job_name]
     if code_tarball is not None:
         argv += ["--code-tarball", str(code_tarball)]
     for name in hide_channels:
@@ -190,6 +204,8 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest
         hide_channels=tuple(ns.hide_channel),
         overlays=tuple(_overlay(text) for text in ns.overlay_channel),
         byo=ns.byo,
+        contract=ns.contract,
+        job_name=ns.job_name,
     )
 
 
