@@ -351,3 +351,38 @@ def test_interactive_choice_by_number(tmp_path: Path, monkeypatch: pytest.Monkey
     assert setup_commands.cmd_init(args, tmp_path, ask=lambda q, d: next(answers)) == 0
     config = tomllib.loads((tmp_path / "sagelift.toml").read_text(encoding="utf-8"))
     assert config["entry_point"] == "scripts/evaluate_train.py"
+
+
+def test_a_project_on_sdk_v3_gets_the_v3_contract(tmp_path: Path) -> None:
+    project = write(
+        tmp_path / "modern",
+        {
+            "requirements.txt": "sagemaker>=3.0\n",
+            "launch.py": (
+                "from sagemaker.train import ModelTrainer\n"
+                "ModelTrainer(hyperparameters={'use_amp': True}).train()\n"
+            ),
+            "train.py": (
+                "import argparse, json\n"
+                "parser = argparse.ArgumentParser()\n"
+                "parser.add_argument('--use_amp', type=lambda s: s == 'true')\n"
+                "parser.add_argument('--opts', type=json.loads)\n"
+                "args = parser.parse_args()\n"
+                "assert args.use_amp is True and args.opts == {'a': 1}, args\n"
+            ),
+        },
+    )
+    config, text = init_and_read(project)
+    assert config["contract"] == "v3"
+    assert "the requirements ask sagemaker>=3.0 (SDK v3)" in text
+    text = text.replace(
+        "[hyperparameters]\n# epochs = 3", "[hyperparameters]\nuse_amp = true\nopts = { a = 1 }"
+    )
+    (project / "sagelift.toml").write_text(text, encoding="utf-8")
+    run_completes(project)
+
+
+def test_sdk_v2_projects_keep_the_v2_contract(tmp_path: Path) -> None:
+    for pin in ("sagemaker==2.232.0", "sagemaker>=2", "sagemaker"):
+        write(tmp_path, {"train.py": "print(1)\n", "requirements.txt": pin + "\n"})
+        assert init.scan_project(tmp_path).contract is None, pin

@@ -19,7 +19,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-__all__ = ["ImageChoice", "choose_image", "parse_requirements"]
+__all__ = ["ImageChoice", "choose_image", "parse_requirements", "sdk_contract"]
 
 #: framework image -> the packages it ships, as the image table's version key maps to them,
 #: best candidate first (a project with transformers and torch is a Hugging Face project).
@@ -161,6 +161,22 @@ def choose_image(
             *rejected,
         ),
     )
+
+
+def sdk_contract(requirements: Sequence[Requirement]) -> tuple[str, str] | None:
+    """``("v3", why)`` when the requirements ask for SageMaker Python SDK v3 (``sagemaker``
+    pinned to 3.x and above only, or its ``sagemaker-train`` package), else None."""
+    for req in requirements:
+        name = canonicalize_name(req.name)
+        if name == "sagemaker-train":
+            return "v3", f"the requirements name {req} (SDK v3's training package)"
+        spec = req.specifier
+        if name == "sagemaker" and str(spec):
+            v2 = any(_accepts(spec, v) for v in ("2.0.0", "2.232.0", "2.999.0"))
+            v3 = any(_accepts(spec, v) for v in ("3.0.0", "3.5.0", "3.99.0"))
+            if v3 and not v2:
+                return "v3", f"the requirements ask {req} (SDK v3)"
+    return None
 
 
 def _version_key(version: str) -> tuple[int, ...]:

@@ -19,7 +19,12 @@ from sagelift.errors import ConfigError, UsageError
 from sagelift.init.channels import DATA_DIR, propose_channels
 from sagelift.init.code import ModuleFacts, read_code
 from sagelift.init.entry_points import Candidate, EntryPointValue, find_candidates, imported_files
-from sagelift.init.frameworks import ImageChoice, choose_image, parse_requirements
+from sagelift.init.frameworks import (
+    ImageChoice,
+    choose_image,
+    parse_requirements,
+    sdk_contract,
+)
 from sagelift.init.metrics import PrintedMetric, disambiguate
 
 if sys.version_info >= (3, 11):
@@ -71,6 +76,7 @@ class ProjectScan:
     dvc_files: tuple[str, ...] = ()
     existing_config: Path | None = None
     image: ImageChoice = _NO_IMAGE
+    contract: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +108,7 @@ class Proposal:
     hyperparameter_reasons: tuple[str, ...] = ()
     metrics: tuple[PrintedMetric, ...] = ()
     image: ImageChoice = _NO_IMAGE
+    contract: tuple[str, str] | None = None
     notes: tuple[str, ...] = ()
 
     @property
@@ -188,6 +195,7 @@ def scan_project(project_dir: Path) -> ProjectScan:
     if requirements is not None:
         lines += (_read_text(project_dir / requirements) or "").splitlines()
     requires_python = project.get("requires-python") if isinstance(project, Mapping) else None
+    requirements_found = parse_requirements(lines)
     dvc_files = _dvc_files(project_dir)
     folders, has_data = _data_folders(project_dir, dvc_files)
     channels, reasons, channel_notes = propose_channels(
@@ -211,8 +219,9 @@ def scan_project(project_dir: Path) -> ProjectScan:
         dvc=(project_dir / ".dvc").is_dir(),
         dvc_files=dvc_files,
         existing_config=existing,
+        contract=sdk_contract(requirements_found),
         image=choose_image(
-            parse_requirements(lines),
+            requirements_found,
             _image_table(),
             requires_python=str(requires_python) if requires_python else None,
             python_version=_read_text(project_dir / ".python-version"),
@@ -315,6 +324,7 @@ def propose(scan: ProjectScan, choices: InitChoices) -> Proposal:
         hyperparameter_reasons=tuple(hp_reasons),
         metrics=_metrics(scan, candidate),
         image=scan.image,
+        contract=scan.contract,
         notes=tuple(notes),
     )
 
@@ -347,6 +357,15 @@ def render_project_file(proposal: Proposal) -> str:
     lines.append(f"instance_type = {json.dumps(proposal.instance_type)}")
     if proposal.requirements is not None:
         lines.append(f"requirements = {json.dumps(proposal.requirements)}")
+    if proposal.contract is not None:
+        value, why = proposal.contract
+        lines.append(
+            _comment(
+                f"contract: {why}; its ModelTrainer passes hyperparameters as JSON "
+                "(--flag true --opts '{\"a\": 1}') and sets its own SM_* variables"
+            )
+        )
+        lines.append(f"contract = {json.dumps(value)}")
     lines += [_comment(note) for note in proposal.notes]
     lines += ["", "[hyperparameters]"]
     lines += [_comment(why) for why in proposal.hyperparameter_reasons]
