@@ -62,6 +62,8 @@ KEYS: dict[str, str] = {
     "'linear-learner', 'kmeans' or 'factorization-machines'",
     "algorithm_version": "the built-in algorithm's version (e.g. '1.7-1' for xgboost; default: "
     "sagelift's table)",
+    "contract": "'v2' (SDK v2 script mode: the sagemaker-training toolkit's arguments and SM_*) "
+    "or 'v3' (SDK v3 ModelTrainer's drivers: JSON arguments such as --flag true, their SM_*)",
     "source_dir": "directory shipped as the job's code (/opt/ml/code)",
     "base_job_name": "prefix of generated job names",
     "job_name": "exact job name (default: <base_job_name>-<timestamp>)",
@@ -123,6 +125,7 @@ SECTIONS = ("aws", "image", "tracking")
 DEFAULTS: dict[str, Any] = {
     "source_dir": ".",
     "kind": "script",
+    "contract": "v2",
     "instance_type": "local",
     "instance_count": 1,
     "volume_size": 30,

@@ -52,6 +52,8 @@ EntryKind = Literal["script", "module", "command"]
 #: ``sourcedir.tar.gz``); chosen by default when ``image.framework`` is set.
 JobKind = Literal["script", "byo", "framework"]
 JOB_KINDS: tuple[str, ...] = ("script", "byo", "framework")
+#: The in-container contract of a script-mode job: which SDK generation's drivers it follows.
+Contract = Literal["v2", "v3"]
 #: What SageMaker runs in a bring-your-own image without an ENTRYPOINT, and what a ``byo`` job
 #: runs locally when no ``entry_point`` is given.
 BYO_DEFAULT_COMMAND = ("train",)
@@ -199,6 +201,7 @@ class JobSpec:
     algorithm_version: str | None = None
     #: The job's ``TrainingInputMode``: the mode of every channel that names none of its own.
     input_mode: str = "File"
+    contract: Contract = "v2"
 
     @property
     def is_byo(self) -> bool:
@@ -296,6 +299,7 @@ def parse_job_spec(config: Resolved, project_dir: Path) -> JobSpec:
         algorithm=None if built_in is None else built_in[0].name,
         algorithm_version=None if built_in is None else built_in[1],
         input_mode=input_mode,
+        contract=_choice(config.get("contract", "v2"), "contract", ("v2", "v3")),
     )
     if spec.distribution is not None and spec.is_byo:
         raise UnsupportedFeature(

@@ -125,6 +125,7 @@ def launcher_arguments(spec: JobSpec, *, root: Path = CONTAINER_ROOT) -> tuple[s
             code_tarball=TrainingLayout(root).channel_dir(CODE_CHANNEL) / TARBALL_NAME,
             hide_channels=(CODE_CHANNEL,),
             grace=spec.stop_grace,
+            contract=spec.contract,
         )
     )
 

@@ -23,7 +23,8 @@ def test_scan_detects_entry_point_requirements_data_and_dvc(project: Path) -> No
     (project / ".dvc").mkdir()
     (project / "data" / "extra.dvc").write_text("outs:\n- path: extra\n", encoding="utf-8")
     scan = init.scan_project(project)
-    assert scan.entry_points[0] == ("train.py", None)
+    best = scan.entry_points[0]
+    assert (best.entry_point, best.source_dir) == ("train.py", None)
     assert scan.requirements == "requirements.txt"
     assert scan.channels == {"extra": "data/extra", "test": "data/test", "train": "data/train"}
     assert scan.dvc
@@ -110,8 +111,9 @@ def test_src_layout_main_and_project_scripts(tmp_path: Path) -> None:
     )
     (tmp_path / "uv.lock").write_text("", encoding="utf-8")
     scan = init.scan_project(tmp_path)
-    assert scan.entry_points[0] == ("-m grape", "src")
-    command, source = scan.entry_points[1]
+    first, second = scan.entry_points[:2]
+    assert (first.entry_point, first.source_dir) == ("-m grape", "src")
+    command, source = second.entry_point, second.source_dir
     assert source == "src"
     assert isinstance(command, list)
     assert command[:2] == ["python", "-c"]

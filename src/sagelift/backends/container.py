@@ -137,6 +137,7 @@ def container_args(spec: JobSpec) -> tuple[str, ...]:
         bind_opt_ml="off",
         status_file=f"{STATE_DIR}/launcher-status.json",
         python="python3",
+        contract=spec.contract,
     )
     return ("-c", BOOTSTRAP, *args)
 

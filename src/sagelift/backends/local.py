@@ -174,7 +174,9 @@ class LocalBackend:
             overlays = overlay_channels(job.spec)
 
             def command(job: PreparedJob, layout: TrainingLayout, status_file: Path) -> list[str]:
-                return _launcher_argv(job.spec, layout, status_file, python, overlays)
+                return _launcher_argv(
+                    job.spec, layout, status_file, python, overlays, job_name=job.name
+                )
 
             records.update_record(job.record_dir, code_digest=code_digest_of(job.spec))
             return self.host.submit(
@@ -231,6 +233,8 @@ def _launcher_argv(
     status_file: Path,
     python: str,
     overlays: dict[str, Path],
+    *,
+    job_name: str,
 ) -> list[str]:
     return [
         sys.executable,
@@ -251,6 +255,8 @@ def _launcher_argv(
             if spec.distribution is None
             else spec.distribution.processes_per_host,
             code_on_path=spec.is_framework,
+            contract=spec.contract,
+            job_name=job_name,
         ),
     ]
 

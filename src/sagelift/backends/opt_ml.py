@@ -39,6 +39,7 @@ from sagelift.contract.config_files import (
     write_config_files,
 )
 from sagelift.contract.distribution import distribution_hyperparameters
+from sagelift.contract.hyperparameters import encode_v3_hyperparameters
 from sagelift.contract.layout import TrainingLayout
 from sagelift.data.channel_inputs import stage_manifest
 from sagelift.errors import InfrastructureError
@@ -206,6 +207,8 @@ def stage_layout(
         layout,
         hyperparameters=render_byo_hyperparameters(spec.hyperparameters)
         if spec.is_byo
+        else encode_v3_hyperparameters(spec.hyperparameters)
+        if spec.contract == "v3"
         else render_hyperparameters(
             dict(spec.hyperparameters),
             program=spec.entry_point.program,

@@ -166,6 +166,9 @@ def cmd_init(args: argparse.Namespace, project: Path, *, ask: Ask = _ask) -> int
             return 0
     path = init.write_project_file(project, text, overwrite=overwrite)
     render.line(f"sagelift: wrote {path}")
+    render.line(f"  entry point: {_show_entry(proposal.entry_point)}")
+    for why in proposal.entry_reasons:
+        render.line(f"    {why}")
     for note in proposal.notes:
         render.line(f"  note: {note}")
     if init.ensure_gitignore(project):
@@ -175,24 +178,42 @@ def cmd_init(args: argparse.Namespace, project: Path, *, ask: Ask = _ask) -> int
     return 0
 
 
+def _ask_entry(scan: init.ProjectScan, given: init.InitChoices, ask: Ask) -> tuple[Any, Any]:
+    """The entry point and source dir: a candidate's number from the list shown, or a value."""
+    if given.entry_point is not None or not scan.entry_points:
+        default = _show_entry(given.entry_point) if given.entry_point is not None else ""
+        answer = ask("entry point", default)
+        if answer == default:
+            return given.entry_point, given.source_dir
+        return _entry_value(answer), given.source_dir
+    shown = scan.entry_points[:9]
+    render.line("sagelift: entry-point candidates, best first:")
+    for number, candidate in enumerate(shown, start=1):
+        render.line(f"  {number}. {candidate.shown}  ({'; '.join(candidate.reasons)})")
+    answer = ask("entry point (a number above, or a script, '-m module' or command)", "1")
+    if answer.strip().isdigit() and 1 <= int(answer) <= len(shown):
+        chosen = shown[int(answer) - 1]
+        return chosen.entry_point, chosen.source_dir
+    return _entry_value(answer), given.source_dir
+
+
 def _ask_choices(scan: init.ProjectScan, given: init.InitChoices, ask: Ask) -> init.InitChoices:
     from sagelift import init
 
-    detected = scan.entry_points[0][0] if scan.entry_points else ""
-    default_entry = given.entry_point if given.entry_point is not None else detected
-    entry = ask("entry point", _show_entry(default_entry))
+    entry, source_dir = _ask_entry(scan, given, ask)
     channels = given.channels if given.channels is not None else scan.channels
     shown = ", ".join(f"{k}={v}" for k, v in channels.items()) or "none"
     answer = ask("channels (NAME=PATH, comma-separated, or 'none')", shown)
-    if answer.strip().lower() == "none":
-        chosen: dict[str, str] = {}
+    if answer == shown:
+        chosen: dict[str, str] | None = None if given.channels is None else dict(given.channels)
+    elif answer.strip().lower() == "none":
+        chosen = {}
     else:
         chosen = _channels([part.strip() for part in answer.split(",") if part.strip()])
     instance_type = ask("instance type", given.instance_type or "local")
-    same_entry = entry == _show_entry(default_entry)
     return init.InitChoices(
-        entry_point=given.entry_point if same_entry else _entry_value(entry),
-        source_dir=given.source_dir,
+        entry_point=entry,
+        source_dir=source_dir,
         channels=chosen,
         instance_type=instance_type,
         requirements=given.requirements,

@@ -31,12 +31,24 @@ from sagelift.contract.hyperparameters import (
     RESERVED_KEYS,
     JSONValue,
     decode_hyperparameters,
+    decode_v3_hyperparameters,
     split_reserved,
     to_cmd_args,
+    v3_serialize,
 )
 from sagelift.contract.layout import TrainingLayout
 
-__all__ = ["LOCAL_ACCOUNT", "entry_point_name", "local_job_arn", "training_env", "user_args"]
+__all__ = [
+    "LOCAL_ACCOUNT",
+    "V3_CODE_CHANNEL",
+    "V3_DRIVERS_CHANNEL",
+    "entry_point_name",
+    "local_job_arn",
+    "training_env",
+    "user_args",
+    "v3_driver_files",
+    "v3_training_env",
+]
 
 #: The account of a job that runs on this machine: no AWS account owns it.
 LOCAL_ACCOUNT = "000000000000"
@@ -252,3 +264,134 @@ def training_env(
     if job_name is not None:
         env["TRAINING_JOB_NAME"] = str(job_name)
     return env
+
+
+# SDK v3 (sagemaker-train, ``ModelTrainer``): the two channels it adds after the user's, and the
+# fixed values of ``container_drivers/scripts/environment.py``.
+V3_CODE_CHANNEL = "code"
+V3_DRIVERS_CHANNEL = "sm_drivers"
+_V3_MASTER_ADDR = "algo-1"
+_V3_MASTER_PORT = 7777
+_V3_IGNORE_PATTERNS = [".env", ".git", "__pycache__", ".DS_Store", ".cache", ".ipynb_checkpoints"]
+_V3_CHANNEL_ENTRY = {
+    "TrainingInputMode": "File",
+    "S3DistributionType": "FullyReplicated",
+    "RecordWrapperType": "None",
+}
+
+
+def v3_training_env(
+    *,
+    layout: TrainingLayout,
+    config: ConfigFiles,
+    host: HostFacts,
+    entry_script: str,
+    job_name: str,
+    log_level: int | str = 20,
+) -> dict[str, str]:
+    """The variables SDK v3's ``sm_train.sh`` exports before its basic script driver runs the
+    entry script (``scripts/environment.py`` ``set_env``, each value as ``safe_serialize``
+    writes it into ``sm_training.env``), plus ``TRAINING_JOB_NAME``.
+
+    ``config.input_data_config`` holds the user's channels; the ``code`` and ``sm_drivers``
+    channels v3 adds follow them, as in its request. Two deliberate differences: paths are
+    under ``layout.root``, and ``SM_SOURCE_DIR`` / ``SM_CHANNEL_CODE`` name the code directory
+    the job runs in (v3 unpacks the code into ``input/data/code``; sagelift keeps
+    ``/opt/ml/code``). ``SM_DISTRIBUTED_*`` are absent, as for a v3 job without a
+    ``distributed`` setting (the basic script driver). Raises ``KeyError`` when
+    ``resourceconfig.json`` lacks ``current_host``, ``current_instance_type``, ``hosts`` or
+    ``network_interface_name``.
+    """
+    data_dir = str(layout.data_dir)
+    input_data_config: dict[str, Any] = {
+        **config.input_data_config,
+        V3_CODE_CHANNEL: dict(_V3_CHANNEL_ENTRY),
+        V3_DRIVERS_CHANNEL: dict(_V3_CHANNEL_ENTRY),
+    }
+    env: dict[str, Any] = {
+        "SM_MODEL_DIR": str(layout.model_dir),
+        "SM_INPUT_DIR": str(layout.input_dir),
+        "SM_INPUT_DATA_DIR": data_dir,
+        "SM_INPUT_CONFIG_DIR": str(layout.config_dir),
+        "SM_OUTPUT_DIR": str(layout.output_dir),
+        "SM_OUTPUT_FAILURE": str(layout.failure_file),
+        "SM_OUTPUT_DATA_DIR": str(layout.output_data_dir),
+        "SM_LOG_LEVEL": log_level,
+        "SM_MASTER_ADDR": _V3_MASTER_ADDR,
+        "SM_MASTER_PORT": _V3_MASTER_PORT,
+        "SM_SOURCE_DIR": str(layout.code_dir),
+        "SM_ENTRY_SCRIPT": entry_script,
+    }
+    channels = list(input_data_config)
+    channel_dirs = {name: f"{data_dir}/{name}" for name in channels}
+    channel_dirs[V3_CODE_CHANNEL] = str(layout.code_dir)
+    for name in channels:
+        env[f"SM_CHANNEL_{name.upper()}"] = channel_dirs[name]
+    env["SM_CHANNELS"] = channels
+    hps = decode_v3_hyperparameters(config.hyperparameters)
+    for key, value in hps.items():
+        env[f"SM_HP_{key.replace('-', '_').upper()}"] = value
+    env["SM_HPS"] = hps
+    resource = config.resource_config
+    hosts = sorted(resource["hosts"])
+    env["SM_CURRENT_HOST"] = resource["current_host"]
+    env["SM_CURRENT_INSTANCE_TYPE"] = resource["current_instance_type"]
+    env["SM_HOSTS"] = hosts
+    env["SM_NETWORK_INTERFACE_NAME"] = resource["network_interface_name"]
+    env["SM_HOST_COUNT"] = len(hosts)
+    env["SM_CURRENT_HOST_RANK"] = hosts.index(resource["current_host"])
+    env["SM_NUM_CPUS"] = host.num_cpus
+    env["SM_NUM_GPUS"] = host.num_gpus
+    env["SM_NUM_NEURONS"] = host.num_neurons
+    env["SM_RESOURCE_CONFIG"] = resource
+    env["SM_INPUT_DATA_CONFIG"] = input_data_config
+    env["SM_TRAINING_ENV"] = {
+        "channel_input_dirs": {name: channel_dirs[name] for name in channels},
+        "current_host": env["SM_CURRENT_HOST"],
+        "current_instance_type": env["SM_CURRENT_INSTANCE_TYPE"],
+        "hosts": hosts,
+        "master_addr": _V3_MASTER_ADDR,
+        "master_port": _V3_MASTER_PORT,
+        "hyperparameters": hps,
+        "input_data_config": input_data_config,
+        "input_config_dir": env["SM_INPUT_CONFIG_DIR"],
+        "input_data_dir": data_dir,
+        "input_dir": env["SM_INPUT_DIR"],
+        "job_name": job_name,
+        "log_level": log_level,
+        "model_dir": env["SM_MODEL_DIR"],
+        "network_interface_name": env["SM_NETWORK_INTERFACE_NAME"],
+        "num_cpus": host.num_cpus,
+        "num_gpus": host.num_gpus,
+        "num_neurons": host.num_neurons,
+        "output_data_dir": env["SM_OUTPUT_DATA_DIR"],
+        "resource_config": resource,
+    }
+    rendered = {key: v3_serialize(value) for key, value in env.items()}
+    rendered["TRAINING_JOB_NAME"] = job_name
+    return rendered
+
+
+def v3_driver_files(
+    env: Mapping[str, str], *, entry_script: str, source_dir: str
+) -> dict[str, str]:
+    """The files SDK v3 leaves in the job, relative to the ``input`` directory: the
+    ``sm_drivers`` channel's ``sourcecode.json`` (``SourceCode.model_dump()``) and
+    ``distributed.json`` (``{}`` without a distributed setting), and the ``sm_training.env``
+    its ``environment.py`` writes (``export KEY='value'`` lines)."""
+    source_code = {
+        "source_dir": source_dir,
+        "requirements": None,
+        "entry_script": entry_script,
+        "command": None,
+        "args": None,
+        "ignore_patterns": _V3_IGNORE_PATTERNS,
+    }
+    exported = "".join(
+        f"export {key}='{value}'\n" for key, value in env.items() if key.startswith("SM_")
+    )
+    return {
+        f"data/{V3_DRIVERS_CHANNEL}/sourcecode.json": json.dumps(source_code),
+        f"data/{V3_DRIVERS_CHANNEL}/distributed.json": json.dumps({}),
+        "sm_training.env": exported,
+    }

@@ -26,10 +26,14 @@ __all__ = [
     "SCRIPT_MODE_KEYS",
     "JSONValue",
     "decode_hyperparameters",
+    "decode_v3_hyperparameters",
     "encode_hyperparameters",
     "encode_plain_hyperparameters",
+    "encode_v3_hyperparameters",
     "split_reserved",
     "to_cmd_args",
+    "to_v3_cmd_args",
+    "v3_serialize",
     "validate_hyperparameters",
 ]
 
@@ -148,6 +152,48 @@ def to_cmd_args(user_hps: Mapping[str, JSONValue]) -> list[str]:
         else:
             rendered = _render_arg(value)
         args.extend((name, rendered))
+    return args
+
+
+def v3_serialize(value: object) -> str:
+    """A value as SDK v3's drivers write it (``common/utils.py`` ``safe_serialize``): a string
+    as it is, anything else ``json.dumps`` (``True`` -> ``true``, a dict -> ``{"a": 1}``)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return str(value)
+
+
+def _v3_deserialize(value: object) -> object:
+    # common/utils.py safe_deserialize: JSON when a string parses as JSON, else as it is.
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def encode_v3_hyperparameters(hps: Mapping[str, JSONValue]) -> dict[str, str]:
+    """The request's HyperParameters as SDK v3's ``ModelTrainer`` sends them: each value
+    through ``v3_serialize``, and no ``sagemaker_*`` keys."""
+    return {key: v3_serialize(value) for key, value in hps.items()}
+
+
+def decode_v3_hyperparameters(raw: Mapping[str, str]) -> dict[str, object]:
+    """``hyperparameters.json`` as the v3 drivers read it (``deserialize_hyperparameters``)."""
+    return {key: _v3_deserialize(value) for key, value in raw.items()}
+
+
+def to_v3_cmd_args(raw: Mapping[str, str]) -> list[str]:
+    """The argv tail SDK v3's basic script driver passes (``hyperparameters_to_cli_args``):
+    ``--key value`` for every key, in the file's order, values JSON (``--flag true``,
+    ``--layers '[1, 2]'``, ``--opts '{"a": 1}'``), strings bare."""
+    args: list[str] = []
+    for key, value in raw.items():
+        args.extend((f"--{key}", v3_serialize(_v3_deserialize(value))))
     return args
 
 

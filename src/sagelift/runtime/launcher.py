@@ -21,9 +21,19 @@ from pathlib import Path
 
 from sagelift.contract.config_files import ConfigFiles, read_config_files
 from sagelift.contract.distribution import torchrun_argv
-from sagelift.contract.environment import entry_point_name, training_env, user_args
+from sagelift.contract.environment import (
+    entry_point_name,
+    training_env,
+    user_args,
+    v3_driver_files,
+    v3_training_env,
+)
 from sagelift.contract.host import detect_host_facts
-from sagelift.contract.hyperparameters import decode_hyperparameters, split_reserved
+from sagelift.contract.hyperparameters import (
+    decode_hyperparameters,
+    split_reserved,
+    to_v3_cmd_args,
+)
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import SpecError
 from sagelift.private_files import open_private
@@ -92,6 +102,8 @@ class LaunchRequest:
     hosts: int = 1
     processes_per_host: int | None = None
     code_on_path: bool = False
+    contract: str = "v2"
+    job_name: str | None = None
 
 
 def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) -> LaunchStatus:
@@ -121,7 +133,13 @@ def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) 
         environ=base_env,
     )
     check_entry(entry, python=request.python, code_dir=layout.code_dir, path=base_env.get("PATH"))
-    args = [] if request.byo else user_args(config)
+    v3 = request.contract == "v3" and not request.byo
+    if request.byo:
+        args: list[str] = []
+    elif v3:
+        args = to_v3_cmd_args(config.hyperparameters)
+    else:
+        args = user_args(config)
     argv = build_argv(entry, python=request.python, user_args=args)
     if not request.byo:
         argv = _distributed_argv(argv, entry, config, request)
@@ -130,6 +148,9 @@ def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) 
     view = prepare_view(request.root, request.bind_opt_ml, overlays=dict(request.overlays))
     if request.byo:
         env = {**base_env, "PYTHONUNBUFFERED": "1"}
+    elif v3:
+        job_name = request.job_name or base_env.get("TRAINING_JOB_NAME", "")
+        env = _v3_env(base_env, view, config, layout, " ".join(entry.target), job_name)
     else:
         env = _child_env(base_env, view, config)
     if request.code_on_path:
@@ -222,6 +243,40 @@ def _child_env(base: dict[str, str], view: OptMlView, config: ConfigFiles) -> di
             hint="it needs current_host and hosts, as SageMaker writes them",
             field="resource_config",
         ) from exc
+    return {**base, **contract, "PYTHONUNBUFFERED": "1"}
+
+
+def _v3_env(
+    base: dict[str, str],
+    view: OptMlView,
+    config: ConfigFiles,
+    layout: TrainingLayout,
+    entry_script: str,
+    job_name: str,
+) -> dict[str, str]:
+    """SDK v3's environment for the child, and the files its drivers leave in the job."""
+    seen = TrainingLayout(view.root)
+    try:
+        contract = v3_training_env(
+            layout=seen,
+            config=config,
+            host=detect_host_facts(),
+            entry_script=entry_script,
+            job_name=job_name,
+            log_level=base.get("SM_LOG_LEVEL", 20),
+        )
+    except KeyError as exc:
+        raise SpecError(
+            f"resourceconfig.json lacks {exc}",
+            hint="it needs current_host, current_instance_type, hosts and "
+            "network_interface_name, as SageMaker writes them",
+            field="resource_config",
+        ) from exc
+    files = v3_driver_files(contract, entry_script=entry_script, source_dir=str(seen.code_dir))
+    for rel, text in files.items():
+        path = layout.input_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     return {**base, **contract, "PYTHONUNBUFFERED": "1"}
 
 

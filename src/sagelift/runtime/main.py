@@ -94,6 +94,14 @@ def _parser() -> _Parser:
         "framework image does",
     )
     parser.add_argument(
+        "--contract",
+        choices=("v2", "v3"),
+        default="v2",
+        help="the in-container contract: v2 (SDK v2 script mode, the sagemaker-training "
+        "toolkit) or v3 (SDK v3 ModelTrainer's drivers: JSON arguments, their SM_* variables)",
+    )
+    parser.add_argument("--job-name", help="TRAINING_JOB_NAME under the v3 contract")
+    parser.add_argument(
         "--hide-channel",
         action="append",
         default=[],
@@ -127,6 +135,8 @@ def launcher_args(
     hosts: int = 1,
     processes_per_host: int | None = None,
     code_on_path: bool = False,
+    contract: str = "v2",
+    job_name: str | None = None,
 ) -> list[str]:
     """The launcher's argv (without the program) that ``parse_args`` reads back.
 
@@ -140,6 +150,10 @@ def launcher_args(
         argv += ["--processes-per-host", str(processes_per_host)]
     if code_on_path:
         argv.append("--code-on-path")
+    if contract != "v2":
+        argv += ["--contract", contract]
+    if job_name is not None and contract == "v3":
+        argv += ["--job-name", job_name]
     if code_tarball is not None:
         argv += ["--code-tarball", str(code_tarball)]
     for name in hide_channels:
@@ -221,6 +235,8 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchRequest
         hosts=ns.hosts,
         processes_per_host=ns.processes_per_host,
         code_on_path=ns.code_on_path,
+        contract=ns.contract,
+        job_name=ns.job_name,
     )
 
 

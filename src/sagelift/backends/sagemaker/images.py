@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ecr_region",
     "framework_image_uri",
+    "framework_table",
     "is_gpu_instance",
     "planned_image_uri",
     "publish_image",
@@ -44,6 +45,12 @@ def _table() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("image_uris.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
+
+
+def framework_table() -> dict[str, Any]:
+    """The ``frameworks`` part of the image table: name → default, versions (with ``py``)."""
+    frameworks: dict[str, Any] = _table()["frameworks"]
+    return frameworks
 
 
 def is_gpu_instance(instance_type: str) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sagelift.contract.config_files import render_byo_hyperparameters, render_hyperparameters
 from sagelift.contract.distribution import distribution_hyperparameters
+from sagelift.contract.hyperparameters import encode_v3_hyperparameters
 from sagelift.package import VERSION
 from sagelift.spec import Channel, JobSpec, is_remote_uri
 
@@ -138,6 +139,12 @@ def build_create_training_job_request(
         hyperparameters = render_byo_hyperparameters(spec.hyperparameters)
     elif code is None:
         raise ValueError("a script-mode job needs its shipped code")
+    elif spec.contract == "v3":
+        # SDK v3's ModelTrainer sends the user's values only, through safe_serialize.
+        algorithm["ContainerEntrypoint"] = list(code.container_entrypoint)
+        if code.container_arguments:
+            algorithm["ContainerArguments"] = list(code.container_arguments)
+        hyperparameters = encode_v3_hyperparameters(spec.hyperparameters)
     else:
         if not spec.is_framework:
             algorithm["ContainerEntrypoint"] = list(code.container_entrypoint)
