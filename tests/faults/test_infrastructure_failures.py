@@ -70,7 +70,7 @@ def test_a_launcher_that_never_ran_is_an_infrastructure_failure(
     """What a container engine that cannot start the container looks like to the supervisor:
     ``podman run`` exits 126 (or 125, 127) and the launcher inside never wrote its status."""
 
-    def engine_failure(*_args: object) -> list[str]:
+    def engine_failure(*_args: object, **_kwargs: object) -> list[str]:
         return [sys.executable, "-c", "import sys; print('crun: permission denied'); sys.exit(126)"]
 
     monkeypatch.setattr(local, "_launcher_argv", engine_failure)
