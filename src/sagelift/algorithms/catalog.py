@@ -4,6 +4,14 @@ hyperparameter names, types and ranges; channel names and content types; the dat
 
 Covered: ``xgboost`` (algorithm mode, open source: runs locally), ``linear-learner``,
 ``kmeans`` and ``factorization-machines`` (closed source: SageMaker only).
+
+Each closed-source entry names its developer guide pages in ``_docs`` (hyperparameters:
+``ll_hyperparameters``, ``k-means-api-config``, ``fact-machines-hyperparameters``; metrics:
+``linear-learner-tuning``, ``k-means-tuning``, ``fm-tuning``). Their metric regexes match the
+lines the algorithms print: ``#quality_metric: host=algo-1, epoch=N, validation
+<loss>_objective <loss>=v`` per epoch, ``#quality_metric: host=algo-1, validation <metric>
+<score>=v`` for the final model and ``#test_score (algo-1) : ('<metric>', v)`` for the test
+channel, F-beta logged as ``f_<beta>`` and top-k accuracy with its k.
 """
 
 from __future__ import annotations
