@@ -4,9 +4,12 @@ Two throw-away projects: ``long line`` writes ``--mb`` MiB of ``x`` without a ne
 ``\\r`` progress redraw and a newline), ``short lines`` writes the same bytes as 80-byte lines
 (the baseline: the memory following any output needs). Each runs under ``sagelift run`` in a
 subprocess; its peak RSS (``ru_maxrss`` from ``os.wait4``, which covers the CLI and the
-short-lived fork it waits for, not the detached supervisor or the script) is the figure.
+short-lived fork it waits for, not the detached supervisor or the script) is the first figure.
+The second is the supervisor's: it is detached (no ``wait4`` reaches it), so a thread polls its
+high-water mark (``VmHWM`` in ``/proc/<pid>/status``, the pid from ``supervisor.pid`` in the
+job's record directory) every few milliseconds until it exits, and keeps the last value read.
 
-Target: the CLI's peak RSS on the long line ≤ 64 MiB, printed as a ratio to the target (≤ 1),
+Target: each peak RSS on the long line ≤ 64 MiB, printed as a ratio to the target (≤ 1),
 beside the baseline's. A run that does not exit 0 or whose output lacks the bytes fails.
 
     python benchmarks/long_line.py [--mb 100] [--json out.json]
@@ -17,12 +20,14 @@ Exit status: 0 the target met, 1 missed, 2 the benchmark could not run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -48,8 +53,41 @@ sys.stdout.write("100%\\n")
 """
 
 
-def peak_rss(project: Path, env: dict[str, str], sink: Path) -> tuple[float, float, int]:
-    """(peak RSS in MiB, seconds, bytes of stdout) of ``sagelift run`` in ``project``."""
+class SupervisorWatch(threading.Thread):
+    """Polls the peak RSS of the supervisor of the first job that appears under ``project``."""
+
+    def __init__(self, project: Path) -> None:
+        super().__init__(daemon=True)
+        self.jobs = project / ".sagelift" / "jobs"
+        self.peak_kib = 0
+        self.pid: int | None = None
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        while self.pid is None and not self.finished.is_set():
+            for pid_file in self.jobs.glob("*/supervisor.pid"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    self.pid = int(pid_file.read_text().split()[0])
+            time.sleep(0.005)
+        status = Path(f"/proc/{self.pid}/status")
+        while self.pid is not None:
+            try:
+                text = status.read_text()
+            except OSError:
+                return  # exited: the last value read stands
+            if "State:\tZ" in text:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+            time.sleep(0.002)
+
+
+def peak_rss(project: Path, env: dict[str, str], sink: Path) -> tuple[float, float, float, int]:
+    """(CLI peak RSS in MiB, supervisor peak RSS in MiB, seconds, bytes of stdout) of
+    ``sagelift run`` in ``project``."""
+    watch = SupervisorWatch(project)
+    watch.start()
     with open(sink, "wb") as out:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -62,10 +100,14 @@ def peak_rss(project: Path, env: dict[str, str], sink: Path) -> tuple[float, flo
         )
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
+    watch.finished.set()
+    watch.join(timeout=30)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         fail(f"sagelift run in {project} exited with {code}")
-    return usage.ru_maxrss / 1024, elapsed, sink.stat().st_size
+    if not watch.peak_kib:
+        fail(f"{project}: the job's supervisor was not seen (no supervisor.pid)")
+    return usage.ru_maxrss / 1024, watch.peak_kib / 1024, elapsed, sink.stat().st_size
 
 
 def main() -> int:
@@ -87,33 +129,40 @@ def main() -> int:
             project.mkdir()
             (project / "train.py").write_text(script.format(mb=options.mb))
             (project / "sagelift.toml").write_text('entry_point = "train.py"\n')
-            rss, seconds, size = peak_rss(project, env, work / f"{project.name}.out")
+            rss, sup_rss, seconds, size = peak_rss(project, env, work / f"{project.name}.out")
             if size < options.mb * ((1 << 20) // 80) * 80:
                 fail(f"{label}: sagelift run printed {size} bytes, fewer than the job wrote")
-            figures[label] = {"peak_rss_mib": rss, "seconds": seconds, "stdout_bytes": size}
-            print(f"  {label:<12} peak RSS {rss:.1f} MiB, {seconds:.1f} s, {size} bytes out")
+            figures[label] = {
+                "peak_rss_mib": rss,
+                "supervisor_peak_rss_mib": sup_rss,
+                "seconds": seconds,
+                "stdout_bytes": size,
+            }
+            print(
+                f"  {label:<12} CLI peak RSS {rss:.1f} MiB, supervisor {sup_rss:.1f} MiB, "
+                f"{seconds:.1f} s, {size} bytes out"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    long_rss = figures["long line"]["peak_rss_mib"]
-    base_rss = figures["short lines"]["peak_rss_mib"]
-    ratio = long_rss / TARGET_MIB
-    verdict = "PASS" if ratio <= 1.0 else "MISS"
-    print()
-    print(
-        render_table(
-            ["figure", "short lines", "long line", "ratio", "target", "result"],
+    rows = []
+    verdicts = []
+    for who, key in (("CLI", "peak_rss_mib"), ("supervisor", "supervisor_peak_rss_mib")):
+        long_rss = figures["long line"][key]
+        ratio = long_rss / TARGET_MIB
+        verdicts.append("PASS" if ratio <= 1.0 else "MISS")
+        rows.append(
             [
-                [
-                    f"CLI peak RSS, {options.mb} MiB of output",
-                    f"{base_rss:.1f} MiB",
-                    f"{long_rss:.1f} MiB",
-                    f"{ratio:.3f}× of target",
-                    f"≤ {TARGET_MIB:.0f} MiB",
-                    verdict,
-                ]
-            ],
+                f"{who} peak RSS, {options.mb} MiB of output",
+                f"{figures['short lines'][key]:.1f} MiB",
+                f"{long_rss:.1f} MiB",
+                f"{ratio:.3f}× of target",
+                f"≤ {TARGET_MIB:.0f} MiB",
+                verdicts[-1],
+            ]
         )
-    )
+    verdict = "PASS" if all(v == "PASS" for v in verdicts) else "MISS"
+    print()
+    print(render_table(["figure", "short lines", "long line", "ratio", "target", "result"], rows))
     if options.json:
         options.json.write_text(
             json.dumps(

@@ -8,6 +8,7 @@ credentials check fails.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import urllib.parse
@@ -299,15 +300,81 @@ def check_container_cli(
     assert exe is not None
     status, output = runner([exe, "info"], project_dir, environ)
     if status != 0:
-        last = (output.strip().splitlines() or ["no output"])[-1]
         return _fail(
             name,
-            f"'{cli} info' failed ({status}): {last}",
+            f"'{cli} info' failed ({status}): {_last_line(output)}",
             "start the docker daemon (or join the docker group)"
             if cli == "docker"
             else "run 'podman system migrate' and check 'podman info' by hand",
         )
-    return _pass(name, f"{cli} works ({exe})")
+    return _container_start(cli, exe, environ, runner, project_dir)
+
+
+#: Images sagelift tagged locally; the offline base first (the smallest, and what builds use).
+_SAGELIFT_IMAGE = re.compile(r"localhost/sagelift[^\s:]*:[^\s<>]+")
+_BASE_IMAGE = re.compile(r"localhost/sagelift[^\s:]*/base:[^\s<>]+")
+
+
+def _local_image(listing: str) -> str | None:
+    """The image to start a test container from: a ``localhost/sagelift*/base`` image when
+    one is listed, else any other ``localhost/sagelift*`` image, else None. Pure."""
+    refs = [line.strip() for line in listing.splitlines()]
+    for pattern in (_BASE_IMAGE, _SAGELIFT_IMAGE):
+        for ref in refs:
+            if pattern.fullmatch(ref):
+                return ref
+    return None
+
+
+def _container_start(
+    cli: str, exe: str, environ: Mapping[str, str], runner: Runner, project_dir: Path
+) -> CheckResult:
+    """Start ``true`` in a local sagelift image, offline, with the environment jobs get (the
+    engine reads its runtime from ``CONTAINERS_CONF`` there): ``info`` alone passes on an
+    engine whose OCI runtime cannot start a container."""
+    name = "container"
+    status, output = runner(
+        [exe, "images", "--format", "{{.Repository}}:{{.Tag}}"], project_dir, environ
+    )
+    if status != 0:
+        return CheckResult(
+            name=name,
+            outcome="warn",
+            detail=f"{cli} works ({exe}) but '{cli} images' failed ({status}): "
+            f"{_last_line(output)}",
+            fix=f"check '{cli} images' by hand",
+        )
+    image = _local_image(output)
+    if image is None:
+        return _pass(
+            name,
+            f"{cli} works ({exe}) (no local image to test a container start; "
+            "'sagelift image build' makes one)",
+        )
+    argv = [exe, "run", "--rm", "--network", "none", "--entrypoint", "true", image]
+    status, output = runner(argv, project_dir, environ)
+    if status != 0:
+        return _fail(
+            name,
+            f"{cli} cannot start a container ('{cli} run --rm {image} true' exited {status}): "
+            f"{_error_line(output)}",
+            "start the docker engine and check its runtime with 'docker run --rm IMAGE true'"
+            if cli == "docker"
+            else "check the OCI runtime (crun or runc installed, [engine] runtime in "
+            "containers.conf / CONTAINERS_CONF); 'podman system migrate' after an upgrade; "
+            "then try 'podman run --rm IMAGE true' by hand",
+        )
+    return _pass(name, f"{cli} works ({exe}); started a container from {image}")
+
+
+def _last_line(output: str) -> str:
+    return (output.strip().splitlines() or ["no output"])[-1]
+
+
+def _error_line(output: str) -> str:
+    """The engine's last line that names an error, else its last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return next((line for line in reversed(lines) if "error" in line.lower()), _last_line(output))
 
 
 def check_tracking(settings: Settings) -> CheckResult:

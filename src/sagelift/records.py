@@ -341,26 +341,31 @@ def _status_from_dict(data: Mapping[str, Any]) -> JobStatus:
 # --- reading and writing --------------------------------------------------------------------
 
 
-def _load(path: Path) -> Mapping[str, Any]:
-    """The JSON object in ``path``. Raises FileNotFoundError, or DamagedRecord."""
+def _load(record_dir: Path, name: str) -> Mapping[str, Any]:
+    """The JSON object in ``record_dir/name``. Raises FileNotFoundError, or DamagedRecord."""
+    # A plain string path and open(): listing reads two files per job, and pathlib's wrappers
+    # cost about as much as the reading itself.
     try:
-        data = json.loads(path.read_bytes())
+        with open(os.path.join(record_dir, name), "rb") as stream:
+            data = json.loads(stream.read())
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as exc:
-        raise DamagedRecord(f"{path} cannot be read ({exc})", hint=aside_hint(path.parent)) from exc
-    if not isinstance(data, Mapping):
-        raise DamagedRecord(f"{path} is not a job record", hint=aside_hint(path.parent))
+        path = record_dir / name
+        raise DamagedRecord(f"{path} cannot be read ({exc})", hint=aside_hint(record_dir)) from exc
+    if not isinstance(data, dict):
+        raise DamagedRecord(f"{record_dir / name} is not a job record", hint=aside_hint(record_dir))
     return data
 
 
-def _decode(path: Path, decode: Any) -> Any:
-    data = _load(path)
+def _decode(record_dir: Path, name: str, decode: Any) -> Any:
+    data = _load(record_dir, name)
     try:
         return decode(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DamagedRecord(
-            f"{path} is damaged ({type(exc).__name__}: {exc})", hint=aside_hint(path.parent)
+            f"{record_dir / name} is damaged ({type(exc).__name__}: {exc})",
+            hint=aside_hint(record_dir),
         ) from exc
 
 
@@ -370,7 +375,7 @@ def write_record(record_dir: Path, record: JobRecord) -> None:
 
 def read_record(record_dir: Path) -> JobRecord:
     """The job's record. Raises DamagedRecord when it cannot be read."""
-    record: JobRecord = _decode(record_dir / JOB_FILE, _record_from_dict)
+    record: JobRecord = _decode(record_dir, JOB_FILE, _record_from_dict)
     return record
 
 
@@ -410,7 +415,7 @@ def _header_from_dict(data: Mapping[str, Any]) -> RecordHeader:
     if not isinstance(name, str) or not isinstance(backend, str):
         raise TypeError("name and backend must be strings")
     for section in _SECTIONS:
-        if not isinstance(data.get(section) or {}, Mapping):
+        if not isinstance(data.get(section) or {}, dict):  # json.loads gives dicts
             raise TypeError(f"'{section}' must be an object")
     created = datetime.fromisoformat(data["created_at"])
     if created.tzinfo is None:
@@ -421,7 +426,7 @@ def _header_from_dict(data: Mapping[str, Any]) -> RecordHeader:
 def read_header(record_dir: Path) -> RecordHeader:
     """The record's name, backend and creation time, without decoding the rest of it (the
     whole file is still parsed, so a truncated one is found). Raises DamagedRecord."""
-    header: RecordHeader = _decode(record_dir / JOB_FILE, _header_from_dict)
+    header: RecordHeader = _decode(record_dir, JOB_FILE, _header_from_dict)
     return header
 
 
@@ -436,7 +441,7 @@ def has_status(record_dir: Path) -> bool:
 
 def read_status(record_dir: Path) -> JobStatus:
     """The job's last recorded status. Raises DamagedRecord when it cannot be read."""
-    status: JobStatus = _decode(record_dir / STATUS_FILE, _status_from_dict)
+    status: JobStatus = _decode(record_dir, STATUS_FILE, _status_from_dict)
     return status
 
 

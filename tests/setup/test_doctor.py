@@ -13,6 +13,12 @@ import pytest
 from sagelift import doctor
 from sagelift.aws import AwsSettings
 from sagelift.cli import main
+from sagelift.images.base import BaseImage
+from sagelift.images.builder import PodmanCLI
+from sagelift.settings import ImageSettings
+from tests.container_infra import cpu_base_image, podman_cli
+
+__all__ = ["cpu_base_image", "podman_cli"]
 
 
 def _results(project: Path) -> dict[str, doctor.CheckResult]:
@@ -82,7 +88,10 @@ def test_after_setup_everything_passes(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     podman = bin_dir / "podman"
-    podman.write_text('#!/bin/sh\n[ "$1" = info ] && echo "host: ok"\n', encoding="utf-8")
+    podman.write_text(
+        '#!/bin/sh\ncase "$1" in info) echo "host: ok" ;; images) ;; *) exit 1 ;; esac\n',
+        encoding="utf-8",
+    )
     podman.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin:/bin")
     results = _results(project)
@@ -116,6 +125,70 @@ def test_failing_container_cli_is_reported(project: Path, tmp_path: Path) -> Non
     assert "Cannot connect to the Docker daemon" in result.detail
     assert result.fix
     assert "docker daemon" in result.fix
+
+
+STAND_IN_PODMAN = """#!/bin/sh
+case "$1" in
+  info) echo "host: ok" ;;
+  images) echo "docker.io/library/other:1"; echo "localhost/sagelift/base:bookworm-0123" ;;
+  run) echo "Error: OCI runtime error: runc: container_linux.go:380: starting container \
+process caused: permission denied" >&2; exit 126 ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def test_container_that_cannot_start_fails_with_the_engines_error(
+    project: Path, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    podman = bin_dir / "podman"
+    podman.write_text(STAND_IN_PODMAN, encoding="utf-8")
+    podman.chmod(0o755)
+    settings = doctor.Settings(aws=AwsSettings(), image=ImageSettings(container_cli="podman"))
+    result = doctor.check_container_cli(
+        settings, {"PATH": str(bin_dir)}, doctor.subprocess_runner, project
+    )
+    assert result.outcome == "fail"
+    assert "exited 126" in result.detail
+    assert "localhost/sagelift/base:bookworm-0123" in result.detail
+    assert result.detail.endswith(
+        "Error: OCI runtime error: runc: container_linux.go:380: starting container "
+        "process caused: permission denied"
+    )
+    assert result.fix is not None
+    assert "OCI runtime" in result.fix
+
+
+def test_container_check_without_a_local_image_says_so(project: Path, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    podman = bin_dir / "podman"
+    podman.write_text(
+        STAND_IN_PODMAN.replace('echo "localhost/sagelift/base:bookworm-0123"', "true"),
+        encoding="utf-8",
+    )
+    podman.chmod(0o755)
+    result = doctor.check_container_cli(
+        doctor.Settings(aws=AwsSettings()),
+        {"PATH": str(bin_dir)},
+        doctor.subprocess_runner,
+        project,
+    )
+    assert result.outcome == "pass"
+    assert "no local image to test a container start" in result.detail
+    assert "'sagelift image build' makes one" in result.detail
+
+
+def test_real_podman_starts_a_container_from_the_base_image(
+    project: Path, podman_cli: PodmanCLI, cpu_base_image: BaseImage
+) -> None:
+    environ = {**os.environ, **podman_cli.env}
+    settings = doctor.Settings(aws=AwsSettings(), image=ImageSettings(container_cli="podman"))
+    result = doctor.check_container_cli(settings, environ, doctor.subprocess_runner, project)
+    assert result.outcome == "pass", result
+    assert "started a container from localhost/sagelift" in result.detail
 
 
 def test_missing_credentials_skip_the_aws_checks(

@@ -43,6 +43,7 @@ from sagelift.backends.lifecycle import (
     remove_partial_artifacts,
     write_holder,
 )
+from sagelift.backends.loglines import LineSplitter
 from sagelift.contract.layout import TrainingLayout
 from sagelift.errors import BackendError, SageliftError
 from sagelift.job import JobState, JobStatus, LocalRun
@@ -62,6 +63,8 @@ CHECKPOINT_SYNC_SECONDS = 10.0
 SYNC_SECONDS_ENV = "SAGELIFT_CHECKPOINT_SYNC_SECONDS"
 # SageMaker reports the first 1024 characters of output/failure as FailureReason.
 FAILURE_REASON_LIMIT = 1024
+#: How much of the log the end-of-attempt scan reads at once.
+LOG_SCAN_BYTES = 1 << 16
 
 
 class Supervisor:
@@ -229,10 +232,16 @@ class Supervisor:
         attempt.ended = time.time()
         attempt.checkpoint_files_at_end = _count_files(self.layout.checkpoint_dir)
         attempt.last_checkpoint_write = _newest_mtime(self.layout.checkpoint_dir)
+        # In chunks through the bounded splitter: a job that printed a 100 MB line must not
+        # cost the supervisor 100 MB here.
+        splitter = LineSplitter()
         with open(log_path, "rb") as stream:
             stream.seek(offset)
-            for line in stream.read().decode("utf-8", errors="replace").splitlines():
-                attempt.observe(line)
+            while chunk := stream.read(LOG_SCAN_BYTES):
+                for line in splitter.feed(chunk):
+                    attempt.observe(line)
+        for line in splitter.close():
+            attempt.observe(line)
         return returncode
 
     def restart(self, attempt: Attempt) -> None:
@@ -532,7 +541,8 @@ def _failure_reason(layout: TrainingLayout, returncode: int, *, launched: bool =
     (``launched``), the script's exit code; else the launcher (or the container engine that
     was to run it) failed: an infrastructure failure, not the script's."""
     try:
-        text = layout.failure_file.read_text(encoding="utf-8", errors="replace")
+        with open(layout.failure_file, "rb") as stream:  # only what FailureReason can hold
+            text = stream.read(4 * FAILURE_REASON_LIMIT).decode("utf-8", errors="replace")
     except OSError:
         text = ""
     text = text.strip()

@@ -4,7 +4,7 @@ how long and at what cost, how it ended, and its files (model, output data, log,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ def _local_copy(uri: str, dest: Path, aws: Any) -> Path:
 def artifacts(
     record: JobRecord,
     status: JobStatus,
-    lines: Sequence[str],
+    lines: Iterable[str],
     tmp: Path,
     *,
     settings: Settings | None = None,
@@ -121,7 +121,9 @@ def artifacts(
                 found.append(Artifact(path=tmp / name, artifact_path=name))
     log_file = tmp / "logs" / "output.log"
     log_file.parent.mkdir()
-    log_file.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    with log_file.open("w", encoding="utf-8") as stream:
+        for line in lines:
+            stream.write(f"{line}\n")
     if status.failure_reason:
         (log_file.parent / "failure_reason.txt").write_text(status.failure_reason, "utf-8")
     found.append(Artifact(path=log_file.parent, artifact_path="logs"))

@@ -18,7 +18,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -320,11 +320,14 @@ def finish(
     status: JobStatus,
     *,
     spec: JobSpec,
-    lines: Sequence[str],
+    lines: Sequence[str] | Callable[[], Iterable[str]],
     settings: Settings | None = None,
     replay: bool = False,
 ) -> RunInfo | None:
     """Record the ended job in its run: metrics, duration, artifacts, final status.
+
+    ``lines`` is the job's output, or a callable giving it afresh on each call: it is read
+    twice (metrics, then the log artifact), a line at a time, never held whole.
 
     Idempotent (a finished run is left alone). Without ``replay`` it never raises and a failure
     is a warning; with ``replay`` (``sagelift track``) it creates a missing run and raises
@@ -333,6 +336,7 @@ def finish(
     state = _read(handle.record_dir)
     if state is None or state.get("finished") or not status.state.is_terminal:
         return None if state is None else _info(state)
+    read: Callable[[], Iterable[str]] = lines if callable(lines) else lambda: lines
     step = "run"
     try:
         tracker = tracker_for(state["uri"])
@@ -343,7 +347,7 @@ def finish(
             run = _start(tracker, state)
             _write(handle.record_dir, state)
         step = "metrics"
-        _log_parsed(tracker, run, state, parse_metrics(lines, spec.metric_definitions))
+        _log_parsed(tracker, run, state, parse_metrics(read(), spec.metric_definitions))
         record = records.read_record(handle.record_dir)
         tracker.log_metrics(run, outcome.timing_metrics(status))
         step = "tags"
@@ -351,7 +355,7 @@ def finish(
         step = "artifacts"
         with tempfile.TemporaryDirectory(prefix="sagelift-track-") as tmp:
             found = outcome.artifacts(
-                record, status, lines, Path(tmp), settings=settings, project_dir=spec.project_dir
+                record, status, read(), Path(tmp), settings=settings, project_dir=spec.project_dir
             )
             tracker.log_artifacts(run, found)
         step = "status"
@@ -428,25 +432,44 @@ def finish_job(
     replay: bool = False,
 ) -> RunInfo | None:
     """``finish`` with the spec from the job's record and the log from ``lines()`` (called
-    only when the run still needs it)."""
+    only when the run still needs it, once: its lines are spooled to a temporary file and
+    read from there a line at a time, so the log is never held whole)."""
     if not replay:
         state = _read(handle.record_dir)
         if state is None or state.get("finished") or not status.state.is_terminal:
             return None if state is None else _info(state)
-    try:
-        spec = _recorded_spec(handle)
-        log_lines = list(lines())
-    except Exception as exc:
-        if replay:
-            raise
-        log.warning(
-            "MLflow: job %s not recorded: its log could not be read (%s); %s",
-            handle.name,
-            exc,
-            _later(handle.name),
+    with tempfile.TemporaryDirectory(prefix="sagelift-log-") as tmp:
+        spool = Path(tmp) / "output.log"
+        try:
+            spec = _recorded_spec(handle)
+            with spool.open("w", encoding="utf-8", newline="\n") as stream:
+                for line in lines():
+                    stream.write(f"{line}\n")
+        except Exception as exc:
+            if replay:
+                raise
+            log.warning(
+                "MLflow: job %s not recorded: its log could not be read (%s); %s",
+                handle.name,
+                exc,
+                _later(handle.name),
+            )
+            return None
+        return finish(
+            handle,
+            status,
+            spec=spec,
+            lines=lambda: _spooled_lines(spool),
+            settings=settings,
+            replay=replay,
         )
-        return None
-    return finish(handle, status, spec=spec, lines=log_lines, settings=settings, replay=replay)
+
+
+def _spooled_lines(spool: Path) -> Iterator[str]:
+    """The lines ``finish_job`` wrote to ``spool``, one at a time."""
+    with spool.open(encoding="utf-8", newline="\n") as stream:
+        for line in stream:
+            yield line.removesuffix("\n")
 
 
 def replay(
