@@ -118,7 +118,9 @@ def channel_skip_patterns(spec: JobSpec) -> tuple[str, ...]:
 
 
 def launcher_arguments(spec: JobSpec, *, root: Path = CONTAINER_ROOT) -> tuple[str, ...]:
-    """The launcher's arguments inside the container for ``spec``'s entry point."""
+    """The launcher's arguments inside the container for ``spec``'s entry point. The code
+    dir goes first on ``PYTHONPATH``, as the sagemaker-training toolkit puts it, so a helper
+    module beside the entry point imports from any process of the job."""
     return tuple(
         launcher_args(
             spec.entry_point.launcher_arguments(),
@@ -126,6 +128,7 @@ def launcher_arguments(spec: JobSpec, *, root: Path = CONTAINER_ROOT) -> tuple[s
             hide_channels=(CODE_CHANNEL,),
             grace=spec.stop_grace,
             contract=spec.contract,
+            code_on_path=True,
         )
     )
 

@@ -473,6 +473,26 @@ CASES: dict[str, Case] = {
         ),
         needles="attribute_names",
     ),
+    # A bring-your-own job names its image, and locally reads /opt/ml itself.
+    "byo on the container backend without image.uri": case(
+        "run", "--backend", "container", toml=toml('kind = "byo"'), needles="image.uri"
+    ),
+    "byo on sagemaker without image.uri": case(
+        "run",
+        *CLOUD,
+        toml=toml('kind = "byo"', "[aws]", 'role = "sagelift-test"', 'region = "us-east-1"'),
+        needles="image.uri",
+    ),
+    "byo rehearsal without image.uri": case(
+        "run",
+        *CLOUD,
+        "--rehearse",
+        toml=toml('kind = "byo"', "[aws]", 'role = "sagelift-test"', 'region = "us-east-1"'),
+        needles="image.uri",
+    ),
+    "byo locally with opt_ml off": case(
+        "run", toml=toml('kind = "byo"', 'opt_ml = "off"'), needles="opt_ml must be bindable"
+    ),
     # init.
     "init over an existing file": case("init", "--yes", needles="not overwriting"),
     "init channel without =": case(

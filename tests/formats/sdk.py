@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -72,15 +73,39 @@ def sdk_python() -> Path:
     return venv / "bin" / "python"
 
 
-def run_sdk(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` with the SDK's interpreter (v2 deprecation notice silenced)."""
-    env = {**os.environ, "SAGEMAKER_SUPPRESS_V2_WARNING": "1", "PYTHONWARNINGS": "ignore"}
-    env.pop("PYTHONPATH", None)
-    return subprocess.run(
-        [str(sdk_python()), "-c", script, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        check=True,
-    )
+#: The SDK's configuration for the tests: its telemetry (an HTTPS request to an AWS host on
+#: every ``fit``) turned off, so no test reaches past loopback.
+SDK_CONFIG = """\
+SchemaVersion: '1.0'
+SageMaker:
+  PythonSDK:
+    Modules:
+      TelemetryOptOut: true
+"""
+
+
+def run_sdk(
+    script: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` with the SDK's interpreter (v2 deprecation notice silenced, telemetry
+    off); ``env`` is added to this process's environment."""
+    python = sdk_python()
+    with tempfile.TemporaryDirectory(prefix="sagelift-sdk-") as tmp:
+        config = Path(tmp) / "config.yaml"
+        config.write_text(SDK_CONFIG, encoding="utf-8")
+        environ = {
+            **os.environ,
+            "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+            "PYTHONWARNINGS": "ignore",
+            "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": str(config),
+            **(env or {}),
+        }
+        environ.pop("PYTHONPATH", None)
+        return subprocess.run(
+            [str(python), "-c", script, *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=environ,
+            check=True,
+        )

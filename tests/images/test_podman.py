@@ -23,7 +23,12 @@ from sagelift.images.base import (
     ensure_gpu_base_image,
 )
 from sagelift.images.builder import Mount, PodmanCLI
-from sagelift.images.deps import ensure_code_image, ensure_deps_image, push_image
+from sagelift.images.deps import (
+    SHARED_DEPS_REPOSITORY,
+    ensure_code_image,
+    ensure_deps_image,
+    push_image,
+)
 from sagelift.images.refs import parse_image_ref
 from tests.container_infra import LocalRegistry, cache_dir
 from tests.images.package_index import make_wheel, serve_index
@@ -84,6 +89,33 @@ def test_base_image_with_wheels_installs_them_offline(
         "import glob, sagelift_base_probe as p; print(p.VALUE, glob.glob('/tmp/*wheels*'))",
     )
     assert (rc, out.strip()) == (0, "in-base []")
+
+
+def test_identical_dependencies_are_built_once_across_projects(
+    podman_cli: PodmanCLI, cpu_base_image: BaseImage, image_namespace: str, tmp_path: Path
+) -> None:
+    package = tmp_path / "sagelift"
+    shutil.copytree(Path(sagelift.__file__).parent, package)
+    # A marker file makes the content (and so the tag) this test's own.
+    (package / f"marker-{uuid.uuid4().hex}.py").write_text("", encoding="utf-8")
+    built = [
+        ensure_deps_image(
+            podman_cli,
+            base=cpu_base_image,
+            requirements=None,
+            repository=f"localhost/{image_namespace}/{name}",
+            cache_dir=tmp_path / "cache",
+            package_dir=package,
+        )
+        for name in ("first-project", "second-project")
+    ]
+    assert [b.built for b in built] == [True, False]
+    assert built[0].ref.split(":")[1] == built[1].ref.split(":")[1]
+    assert built[1].ref.startswith(f"localhost/{image_namespace}/second-project:deps-")
+    assert built[0].image_id == built[1].image_id
+    shared = f"{SHARED_DEPS_REPOSITORY}:{built[0].ref.split(':')[1]}"
+    assert podman_cli.image_id(shared) == built[0].image_id
+    podman_cli.remove_image(shared)
 
 
 def test_deps_image_builds_once_pushes_pulls_and_runs(

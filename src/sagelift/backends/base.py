@@ -9,7 +9,7 @@ import enum
 from collections.abc import Callable, Iterator
 from typing import ClassVar, Protocol
 
-from sagelift.errors import UnsupportedFeature
+from sagelift.errors import ConfigError, UnsupportedFeature
 from sagelift.job import (
     TERMINAL_STATES,
     JobHandle,
@@ -29,6 +29,7 @@ __all__ = [
     "LineSink",
     "PreparedJob",
     "StatusSink",
+    "check_byo_image",
     "check_capabilities",
     "required_capabilities",
 ]
@@ -90,6 +91,18 @@ def check_capabilities(backend: Backend, spec: JobSpec) -> None:
         what, hint = _WHY.get(capability, (capability.value, "choose another backend"))
         raise UnsupportedFeature(
             f"{what} is not available on the {backend.name} backend", hint=hint
+        )
+
+
+def check_byo_image(spec: JobSpec, image_uri: str | None) -> None:
+    """A bring-your-own job (``kind = "byo"``) in a container runs its own image: raise
+    ConfigError (exit 2) when none is named (``image.uri``), unless the job is a built-in
+    algorithm, whose image sagelift knows. Pure; run before any side effect."""
+    if spec.is_byo and spec.algorithm is None and not image_uri:
+        raise ConfigError(
+            "kind = 'byo' runs your own image, and image.uri names none",
+            hint="set image.uri to the image that holds your code (sagelift.toml [image] uri = "
+            "'...'), or set kind = 'script' to have sagelift build one from requirements.txt",
         )
 
 

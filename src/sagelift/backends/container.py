@@ -30,6 +30,7 @@ from sagelift.backends.base import (
     LineSink,
     PreparedJob,
     StatusSink,
+    check_byo_image,
 )
 from sagelift.backends.host import HostJobs
 from sagelift.backends.local import (
@@ -224,7 +225,8 @@ class ContainerBackend:
 
     def preflight(self, job: PreparedJob) -> None:
         """Beyond ``check``: every object a manifest channel names exists (the image is made
-        ready at submission)."""
+        ready at submission); a bring-your-own job names its image."""
+        check_byo_image(job.spec, job.settings.image.uri)
         check_channel_inputs(job.spec, job.settings.aws)
 
     def submit(self, job: PreparedJob) -> JobHandle:

@@ -159,6 +159,17 @@ class LocalBackend:
                 hint="set opt_ml = 'auto' (paths then point into .sagelift/jobs/<job>/opt-ml) "
                 "or run as root on Linux",
             )
+        if spec.is_byo:
+            # A bring-your-own program gets no SM_* variables (SageMaker sets none): it finds
+            # its files at /opt/ml only, so the job must be seen there.
+            obstacle = "opt_ml = 'off'" if spec.opt_ml == "off" else _bind_obstacle()
+            if obstacle is not None:
+                raise UnsupportedFeature(
+                    "kind = 'byo' reads /opt/ml itself (no SM_* paths), and this job cannot "
+                    f"be bound on /opt/ml ({obstacle})",
+                    hint="opt_ml must be bindable: set opt_ml = 'auto' and run as root on "
+                    "Linux (or with unprivileged user namespaces), or use --backend container",
+                )
         check_host_resources(spec, command_on_host=True, overlaid=overlay_channels(spec).values())
 
     def preflight(self, job: PreparedJob) -> None:

@@ -36,6 +36,7 @@ from sagelift.images.wheels import WheelSet, download_wheels, lock_lines
 
 __all__ = [
     "DEFAULT_CODE_IGNORE",
+    "SHARED_DEPS_REPOSITORY",
     "BuiltImage",
     "ensure_code_image",
     "ensure_deps_image",
@@ -46,6 +47,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: Where every deps image is also tagged by its content, whichever project built it.
+SHARED_DEPS_REPOSITORY = "localhost/sagelift/deps"
 #: Names never copied into a code image (the packaging rules of the project may add more).
 DEFAULT_CODE_IGNORE = frozenset({".git", "__pycache__", ".venv", ".sagelift", ".mypy_cache"})
 
@@ -103,7 +106,10 @@ def ensure_deps_image(
     """The deps image for ``requirements`` on ``base``, as ``<repository>:deps-<digest>``.
 
     Wheels are resolved on the host (``download_wheels``, cached); the build is skipped when
-    the tag exists. ``package_dir`` is the sagelift package to ship (default: this one).
+    the tag exists, or when the same content was built for any project (every build is also
+    tagged ``<SHARED_DEPS_REPOSITORY>:deps-<digest>``; the tag covers the base, the wheels
+    and the launcher, so identical dependencies are built once). ``package_dir`` is the
+    sagelift package to ship (default: this one).
     Raises ImageError on download or build failures.
     """
     wheels = _wheels(requirements, base, cache_dir, pip_env, runner)
@@ -119,9 +125,16 @@ def ensure_deps_image(
         launcher_version=launcher_version(source),
         accelerator=accelerator,
     )
-    ref = str(parse_image_ref(repository).with_tag(image_tag(inputs)))
+    tag = image_tag(inputs)
+    ref = str(parse_image_ref(repository).with_tag(tag))
+    shared = str(parse_image_ref(SHARED_DEPS_REPOSITORY).with_tag(tag))
     if cli.image_exists(ref):
         logger.info("deps image %s exists; build skipped", ref)
+        return BuiltImage(ref=ref, image_id=cli.image_id(ref), built=False, inputs=inputs)
+    if cli.image_exists(shared):
+        # The same content (base, wheels, launcher) was built for another project.
+        logger.info("deps image %s is %s, built before; build skipped", ref, shared)
+        cli.tag(shared, ref)
         return BuiltImage(ref=ref, image_id=cli.image_id(ref), built=False, inputs=inputs)
     with tempfile.TemporaryDirectory(prefix="sagelift-deps-") as tmp:
         context = Path(tmp)
@@ -139,6 +152,7 @@ def ensure_deps_image(
         )
         logger.info("building deps image %s", ref)
         cli.build(context, dockerfile, ref)
+    cli.tag(ref, shared)
     return BuiltImage(ref=ref, image_id=cli.image_id(ref), built=True, inputs=inputs)
 
 

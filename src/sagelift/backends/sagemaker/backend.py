@@ -23,6 +23,7 @@ from sagelift.backends.base import (
     JobState,
     JobStatus,
     PreparedJob,
+    check_byo_image,
 )
 from sagelift.backends.lifecycle import SUBMITTER_PID, read_holder, write_holder
 from sagelift.backends.sagemaker.client import TrainingJobs, status_from_description
@@ -242,8 +243,10 @@ class SageMakerBackend:
 
     def preflight(self, job: PreparedJob) -> None:
         """The cost guard, the role and every bucket the spec names (HeadBucket), before the
-        record exists; the resolved resources are kept for ``submit``."""
+        record exists; the resolved resources are kept for ``submit``. A bring-your-own job
+        names its image."""
         self._resources = {}
+        check_byo_image(job.spec, job.settings.image.uri)
         check_profile(job.settings.aws)
         check_region(job.region)
         cost = cost_estimate(job.spec, job.region)

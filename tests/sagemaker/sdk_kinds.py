@@ -1,0 +1,83 @@
+"""Run by the SageMaker SDK v2's interpreter against a moto server: the CreateTrainingJob
+request the SDK sends for the estimator equivalent to each sagelift job kind, captured by a
+botocore before-call hook as it leaves the process (no job is created), printed as one JSON
+object {kind: request}.
+
+The one argument is a JSON object: endpoint, region, role, bucket, source_dir (holding
+train.py), images {kind: URI}, train (the channel's S3 URI), code_prefix, entrypoint and
+arguments (sagelift's launcher for the dependencies-only kind) and hyperparameters. The
+SDK's own S3 calls (the sourcedir.tar.gz it uploads) reach the same moto server through
+AWS_ENDPOINT_URL, set by the caller.
+"""
+
+import contextlib
+import json
+import sys
+
+import boto3
+from sagemaker.estimator import Estimator
+from sagemaker.inputs import TrainingInput
+from sagemaker.session import Session
+from sagemaker.sklearn.estimator import SKLearn
+
+config = json.loads(sys.argv[1])
+bucket = config["bucket"]
+captured = {}
+
+
+class Captured(Exception):
+    pass
+
+
+def capture(params, model, **kwargs):
+    if model.name == "CreateTrainingJob":
+        request = json.loads(params["body"])
+        captured[request["TrainingJobName"]] = request
+        raise Captured()
+
+
+boto = boto3.Session(
+    aws_access_key_id="testing", aws_secret_access_key="testing", region_name=config["region"]
+)
+client = boto.client("sagemaker", endpoint_url=config["endpoint"])
+client.meta.events.register("before-call.sagemaker.CreateTrainingJob", capture)
+session = Session(boto_session=boto, sagemaker_client=client, default_bucket=bucket)
+common = {
+    "role": config["role"],
+    "instance_count": 1,
+    "instance_type": "ml.m5.large",
+    "volume_size": 30,
+    "max_run": 86400,
+    "output_path": f"s3://{bucket}/output",
+    "hyperparameters": config["hyperparameters"],
+    "sagemaker_session": session,
+}
+estimators = {
+    # framework: the official scikit-learn estimator, script mode in the official image.
+    "framework": SKLearn(
+        entry_point="train.py",
+        source_dir=config["source_dir"],
+        framework_version="1.2-1",
+        **common,
+    ),
+    # byo: the generic estimator on an image that holds its code.
+    "byo": Estimator(image_uri=config["images"]["byo"], **common),
+    # dependencies-only: the generic estimator in script mode on the dependencies image, with
+    # sagelift's launcher as the entry point and its code channel as one more input.
+    "script": Estimator(
+        image_uri=config["images"]["script"],
+        entry_point="train.py",
+        source_dir=config["source_dir"],
+        container_entry_point=config["entrypoint"],
+        container_arguments=config["arguments"],
+        **common,
+    ),
+}
+assert estimators["framework"].training_image_uri() == config["images"]["framework"]
+for kind, estimator in estimators.items():
+    inputs = {"train": TrainingInput(config["train"])}
+    if kind == "script":
+        inputs["sagelift-code"] = TrainingInput(config["code_prefix"])
+    with contextlib.suppress(Captured):
+        estimator.fit(inputs, job_name=f"kinds-{kind}", wait=False, logs=False)
+print(json.dumps({kind: captured[f"kinds-{kind}"] for kind in estimators}, sort_keys=True))

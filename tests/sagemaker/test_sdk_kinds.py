@@ -1,0 +1,238 @@
+"""Each job kind's CreateTrainingJob request against the one the SageMaker SDK v2 sends for the
+equivalent estimator, field by field.
+
+The SDK's requests are golden files (``tests/golden/sdk/<kind>.json``), captured from the SDK
+itself against the moto server by the ``sdk`` tier (``sdk_kinds.py``, run in the SDK's side
+venv); every tier compares sagelift's request for the same job with them. Every difference is
+in ``ALLOWED`` with its reason, and each reason is in the README's table of differences.
+Regenerate the golden files with ``SAGELIFT_UPDATE_GOLDEN=1 pytest -m sdk
+tests/sagemaker/test_sdk_kinds.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sagelift.aws import AwsSettings, client
+from sagelift.backends.sagemaker.request import build_create_training_job_request
+from sagelift.backends.sagemaker.validation import validate_request
+from sagelift.spec import Channel, EntryPoint, JobKind, JobSpec
+from sagelift.uploads import CODE_CHANNEL, ShippedCode, launcher_arguments
+
+HERE = Path(__file__).parent
+GOLDEN = HERE.parent / "golden" / "sdk"
+README = HERE.parent.parent / "README.md"
+KINDS: tuple[JobKind, ...] = ("framework", "byo", "script")
+
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/sagelift-test"
+BUCKET = "sdk-kinds"
+FRAMEWORK_IMAGE = (
+    "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+)
+BYO_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-byo:1"
+DEPS_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sagelift/wine:deps-0123456789abcdef"
+IMAGES = {"framework": FRAMEWORK_IMAGE, "byo": BYO_IMAGE, "script": DEPS_IMAGE}
+TRAIN = f"s3://{BUCKET}/data/train/"
+DIGEST = "ab" * 32
+CODE_PREFIX = f"s3://{BUCKET}/sagelift/code/{DIGEST}/"
+HYPERPARAMETERS: dict[str, Any] = {
+    "n_estimators": 100,
+    "eta": 0.3,
+    "objective": "binary:logistic",
+    "layers": [8, 4],
+    "early_stopping": True,
+}
+
+#: kind -> {path pattern of a field that differs: why}. Every difference must match a pattern,
+#: and every pattern must match a difference (so the list cannot go stale).
+COMMON: dict[str, str] = {
+    "Tags": "sagelift tags every job (project, git commit, version); the SDK sends none unless "
+    "given tags",
+    "Environment.SAGELIFT_BACKEND": "the job can tell where it runs, as on every backend",
+    "DebugHookConfig.*": "the SDK adds its Debugger hook defaults; sagelift sends no "
+    "DebugHookConfig (no Debugger rules, no tensors written to S3)",
+    "ProfilerConfig.*": "the SDK turns on the Debugger profiler's defaults; sagelift sends no "
+    "ProfilerConfig",
+    "InputDataConfig[*].CompressionType": "sagelift sends the default 'None' explicitly; the "
+    "SDK leaves it out (same meaning)",
+}
+SHIPPED_CODE = {
+    "HyperParameters.sagemaker_submit_directory": "sagelift's code is content-addressed, "
+    "<bucket>/<prefix>/code/<sha256>/sourcedir.tar.gz, sent once; the SDK uploads it per job "
+    "to <bucket>/<job>/source/sourcedir.tar.gz",
+}
+ALLOWED: dict[str, dict[str, str]] = {
+    "framework": {**COMMON, **SHIPPED_CODE},
+    "byo": dict(COMMON),
+    "script": {**COMMON, **SHIPPED_CODE},
+}
+
+
+def _spec(kind: JobKind) -> JobSpec:
+    entry = ("train",) if kind == "byo" else ("train.py",)
+    return JobSpec(
+        project_dir=Path("/p/wine"),
+        source_dir=Path("/p/wine"),
+        entry_point=EntryPoint(kind="command" if kind == "byo" else "script", argv=entry),
+        kind=kind,
+        hyperparameters=HYPERPARAMETERS,
+        channels=(Channel(name="train", uri=TRAIN),),
+        output_path=f"s3://{BUCKET}/output",
+        base_job_name="kinds",
+        instance_type="ml.m5.large",
+    )
+
+
+def _code(spec: JobSpec) -> ShippedCode:
+    """The code as ``ship_code`` would report it for ``spec`` (launcher entry point and args)."""
+    return ShippedCode(
+        digest=DIGEST,
+        prefix_uri=CODE_PREFIX,
+        channel_name=CODE_CHANNEL,
+        container_entrypoint=("python3", f"/opt/ml/input/data/{CODE_CHANNEL}/sagelift_runtime.pyz"),
+        container_arguments=launcher_arguments(spec),
+        bytes_uploaded=0,
+    )
+
+
+def sagelift_request(kind: JobKind) -> dict[str, Any]:
+    spec = _spec(kind)
+    request = build_create_training_job_request(
+        spec,
+        job_name=f"kinds-{kind}",
+        role_arn=ROLE,
+        image_uri=IMAGES[kind],
+        code=None if kind == "byo" else _code(spec),
+        channels=(),
+        output_path=f"s3://{BUCKET}/output",
+        checkpoint_s3_uri=None,
+        region=REGION,
+        tags={"sagelift:project": "wine", "sagelift:version": "0"},
+    )
+    validate_request(request)
+    return request
+
+
+def _flatten(value: Any, path: str = "") -> dict[str, Any]:
+    """Leaf fields by path; channels keyed by name (``InputDataConfig[train].…``)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{path}.{key}" if path else key))
+        return out
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, dict) and "ChannelName" in v for v in value)
+    ):
+        out = {}
+        for channel in value:
+            out.update(_flatten(channel, f"{path}[{channel['ChannelName']}]"))
+        return out
+    return {path: value}
+
+
+def differences(sdk: dict[str, Any], ours: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Every leaf path whose value differs (or exists on one side only): (SDK's, sagelift's)."""
+    theirs, mine = _flatten(sdk), _flatten(ours)
+    missing = object()
+    return {
+        path: (theirs.get(path, missing), mine.get(path, missing))
+        for path in sorted(set(theirs) | set(mine))
+        if theirs.get(path, missing) != mine.get(path, missing)
+    }
+
+
+def _allowed_path(pattern: str, path: str) -> bool:
+    """``*`` stands for any text; a pattern also covers the fields under it."""
+    regex = re.escape(pattern).replace(r"\*", ".*")
+    return re.fullmatch(regex, path) is not None or path.startswith(pattern + ".")
+
+
+def _golden(kind: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((GOLDEN / f"{kind}.json").read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_request_differs_from_the_sdks_only_as_listed(kind: JobKind) -> None:
+    found = differences(_golden(kind), sagelift_request(kind))
+    allowed = ALLOWED[kind]
+    unexplained = {p: v for p, v in found.items() if not any(_allowed_path(a, p) for a in allowed)}
+    assert unexplained == {}, f"{kind}: differences from the SDK v2 request with no reason"
+    stale = [a for a in allowed if not any(_allowed_path(a, p) for p in found)]
+    assert stale == [], f"{kind}: listed differences that no longer differ"
+
+
+def test_what_the_kinds_send_as_the_sdk_does() -> None:
+    framework, byo, script = (sagelift_request(k) for k in KINDS)
+    # Framework and byo: the image's own entry point; script: sagelift's launcher.
+    assert "ContainerEntrypoint" not in framework["AlgorithmSpecification"]
+    assert "ContainerEntrypoint" not in byo["AlgorithmSpecification"]
+    assert script["AlgorithmSpecification"]["ContainerEntrypoint"][-1].endswith(
+        "sagelift-code/sagelift_runtime.pyz"
+    )
+    # byo hyperparameters plain strings, the others JSON-encoded.
+    assert byo["HyperParameters"]["objective"] == "binary:logistic"
+    assert framework["HyperParameters"]["objective"] == '"binary:logistic"'
+    submit = json.loads(framework["HyperParameters"]["sagemaker_submit_directory"])
+    assert submit == CODE_PREFIX + "sourcedir.tar.gz"
+
+
+def test_the_readme_lists_every_difference_with_its_reason() -> None:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("<!-- sdk-differences -->")
+    table = text[start : text.index("<!-- /sdk-differences -->", start)]
+    for kind, allowed in ALLOWED.items():
+        for pattern in allowed:
+            field = pattern.split(".")[0].split("[")[0]
+            rows = [line for line in table.splitlines() if f"`{field}" in line]
+            assert rows, f"README: no row for {pattern} ({kind})"
+            assert any(kind in row or "all" in row for row in rows), (pattern, kind)
+
+
+@pytest.mark.sdk
+@pytest.mark.slow
+def test_the_golden_requests_are_what_the_sdk_sends(
+    tmp_path: Path, moto_endpoint: str, aws_settings: AwsSettings
+) -> None:
+    from tests.formats.sdk import run_sdk
+
+    client("s3", aws_settings).create_bucket(Bucket=BUCKET)
+    (tmp_path / "train.py").write_text("print('train')\n", encoding="utf-8")
+    config = {
+        "endpoint": moto_endpoint,
+        "region": REGION,
+        "role": ROLE,
+        "bucket": BUCKET,
+        "source_dir": str(tmp_path),
+        "images": IMAGES,
+        "train": TRAIN,
+        "code_prefix": CODE_PREFIX,
+        "entrypoint": list(_code(_spec("script")).container_entrypoint),
+        "arguments": list(_code(_spec("script")).container_arguments),
+        "hyperparameters": HYPERPARAMETERS,
+    }
+    done = run_sdk(
+        (HERE / "sdk_kinds.py").read_text(encoding="utf-8"),
+        json.dumps(config),
+        env={"AWS_ENDPOINT_URL": moto_endpoint},
+    )
+    captured = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+    # The SDK really uploaded its sourcedir.tar.gz to the moto server.
+    keys = [o["Key"] for o in client("s3", aws_settings).list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert "kinds-framework/source/sourcedir.tar.gz" in keys
+    for kind in KINDS:
+        actual = json.dumps(captured[kind], indent=2, sort_keys=True) + "\n"
+        golden = GOLDEN / f"{kind}.json"
+        if os.environ.get("SAGELIFT_UPDATE_GOLDEN") == "1":
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text(actual, encoding="utf-8")
+        assert actual == golden.read_text(encoding="utf-8"), f"{kind}: the SDK's request changed"
