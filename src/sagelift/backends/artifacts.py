@@ -5,8 +5,7 @@ Follows SageMaker: ``/opt/ml/model`` is tarred to ``<output path>/<job>/output/m
 checkpoints are plain files, restored at start and synced out during and after the job
 (``model-checkpoints.html``) by :mod:`sagelift.backends.checkpoint_location`, which deletes or
 overwrites at a location only what sagelift wrote there. Remote (``s3://``) locations go through
-:mod:`sagelift.storage` with the job's AWS settings, which travel in the job record as a plain
-dict (``aws_to_dict``/``aws_from_dict``).
+:mod:`sagelift.storage` with the job's AWS settings, which travel in the typed job record.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from sagelift.archives import Progress, ProgressLines
 from sagelift.aws import AwsSettings
@@ -31,8 +30,6 @@ from sagelift.backends.checkpoint_location import (
 from sagelift.contract.layout import TrainingLayout
 
 __all__ = [
-    "aws_from_dict",
-    "aws_to_dict",
     "checkpoint_entries",
     "pack_directory",
     "pack_outputs",
@@ -43,28 +40,6 @@ __all__ = [
     "sync_checkpoints_remote",
     "upload_outputs",
 ]
-
-
-def aws_to_dict(aws: AwsSettings) -> dict[str, Any]:
-    """The JSON form of ``aws`` kept in a job record (no secrets: boto3 resolves those)."""
-    return {
-        "profile": aws.profile,
-        "region": aws.region,
-        "endpoint_url": aws.endpoint_url,
-        "max_attempts": aws.max_attempts,
-    }
-
-
-def aws_from_dict(data: dict[str, Any] | None) -> AwsSettings:
-    """Inverse of ``aws_to_dict``; a record without AWS settings gives boto3's defaults."""
-    if not data:
-        return AwsSettings()
-    return AwsSettings(
-        profile=data.get("profile"),
-        region=data.get("region"),
-        endpoint_url=data.get("endpoint_url"),
-        max_attempts=int(data.get("max_attempts") or 5),
-    )
 
 
 def upload_outputs(paths: tuple[Path, ...], output_uri: str, aws: AwsSettings) -> tuple[str, ...]:

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -26,13 +25,10 @@ from sagelift import records
 from sagelift.backends.base import (
     Capability,
     JobHandle,
-    JobStatus,
-    LineSink,
     PreparedJob,
-    StatusSink,
     check_byo_image,
 )
-from sagelift.backends.host import HostJobs
+from sagelift.backends.host import HostJobs, HostSupervised
 from sagelift.backends.local import (
     HOST_CAPABILITIES,
     check_host_paths,
@@ -190,7 +186,7 @@ def gpu_obstacle(cli: str, *, num_gpus: int, cdi_dirs: tuple[Path, ...] = CDI_DI
     return None
 
 
-class ContainerBackend:
+class ContainerBackend(HostSupervised):
     """Runs the job in a container image on this machine (podman or docker)."""
 
     name: ClassVar[str] = "container"
@@ -270,21 +266,3 @@ class ContainerBackend:
             return [sys.executable, "-m", "sagelift.backends.container_run", str(path)]
 
         return self.host.submit(job, command=command, overlays={}, env=job.spec.environment)
-
-    def describe(self, handle: JobHandle) -> JobStatus:
-        return self.host.describe(handle)
-
-    def logs(self, handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
-        return self.host.logs(handle, follow=follow)
-
-    def watch(
-        self,
-        handle: JobHandle,
-        *,
-        on_line: LineSink | None = None,
-        on_status: StatusSink | None = None,
-    ) -> JobStatus:
-        return self.host.watch(handle, on_line=on_line, on_status=on_status)
-
-    def stop(self, handle: JobHandle) -> None:
-        self.host.stop(handle)

@@ -51,7 +51,7 @@ from sagelift.job import JobHandle, JobState, JobStatus, LocalRun, PreparedJob
 from sagelift.private_files import open_private
 from sagelift.spec import is_remote_uri
 
-__all__ = ["LAYOUT_DIR", "HostJobs", "LauncherCommand", "start_supervisor"]
+__all__ = ["LAYOUT_DIR", "HostJobs", "HostSupervised", "LauncherCommand", "start_supervisor"]
 
 LAYOUT_DIR = "opt-ml"
 POLL_SECONDS = 0.05
@@ -335,6 +335,31 @@ class HostJobs:
 
 def job_handle(job: PreparedJob, backend: str) -> JobHandle:
     return JobHandle(backend=backend, name=job.name, record_dir=job.record_dir)
+
+
+class HostSupervised:
+    """describe / logs / watch / stop of a backend whose jobs a supervisor on this machine runs
+    (``self.host``): the local, container and rehearsal backends."""
+
+    host: HostJobs
+
+    def describe(self, handle: JobHandle) -> JobStatus:
+        return self.host.describe(handle)
+
+    def logs(self, handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
+        return self.host.logs(handle, follow=follow)
+
+    def watch(
+        self,
+        handle: JobHandle,
+        *,
+        on_line: LineSink | None = None,
+        on_status: StatusSink | None = None,
+    ) -> JobStatus:
+        return self.host.watch(handle, on_line=on_line, on_status=on_status)
+
+    def stop(self, handle: JobHandle) -> None:
+        self.host.stop(handle)
 
 
 def start_supervisor(record: Path, *, pass_fds: tuple[int, ...] = ()) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,14 +18,11 @@ from sagelift import records
 from sagelift.backends.base import (
     Capability,
     JobHandle,
-    JobStatus,
-    LineSink,
     PreparedJob,
-    StatusSink,
 )
 from sagelift.backends.checkpoint_location import check_location_free
 from sagelift.backends.environments import ensure_environment, requirements_file
-from sagelift.backends.host import HostJobs
+from sagelift.backends.host import HostJobs, HostSupervised
 from sagelift.contract.cluster import MAX_LOCAL_HOSTS
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
@@ -130,7 +127,7 @@ def check_host_resources(
         preflight.check_free_space(spec, skip=overlaid)
 
 
-class LocalBackend:
+class LocalBackend(HostSupervised):
     """The job runs on this machine, in this Python or a cached venv; channels are shown
     through copy-on-write overlays in the launcher's mount namespace where that works."""
 
@@ -193,24 +190,6 @@ class LocalBackend:
             return self.host.submit(
                 job, command=command, overlays=overlays, env=job.spec.environment
             )
-
-    def describe(self, handle: JobHandle) -> JobStatus:
-        return self.host.describe(handle)
-
-    def logs(self, handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
-        return self.host.logs(handle, follow=follow)
-
-    def watch(
-        self,
-        handle: JobHandle,
-        *,
-        on_line: LineSink | None = None,
-        on_status: StatusSink | None = None,
-    ) -> JobStatus:
-        return self.host.watch(handle, on_line=on_line, on_status=on_status)
-
-    def stop(self, handle: JobHandle) -> None:
-        self.host.stop(handle)
 
 
 def code_digest_of(spec: JobSpec) -> str:

@@ -15,18 +15,14 @@ have sent), so ``describe``, ``logs``, ``wait`` and ``fetch`` work on it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from sagelift.backends.base import (
     Capability,
     JobHandle,
-    JobStatus,
-    LineSink,
     PreparedJob,
-    StatusSink,
 )
-from sagelift.backends.host import HostJobs
+from sagelift.backends.host import HostJobs, HostSupervised
 from sagelift.backends.sagemaker.backend import SageMakerBackend
 from sagelift.errors import ImageError
 from sagelift.job import CloudJob
@@ -51,7 +47,7 @@ def role_environment(cloud: CloudJob) -> dict[str, str]:
     return env
 
 
-class RehearsalBackend(SageMakerBackend):
+class RehearsalBackend(HostSupervised, SageMakerBackend):
     """A SageMaker submission whose request runs here, in a container, instead of on AWS."""
 
     name: ClassVar[str] = "rehearsal"
@@ -91,21 +87,3 @@ class RehearsalBackend(SageMakerBackend):
             inherit=CREDENTIAL_VARIABLES,
         )
         return JobHandle(backend=self.name, name=job.name, record_dir=job.record_dir)
-
-    def describe(self, handle: JobHandle) -> JobStatus:
-        return self.host.describe(handle)
-
-    def logs(self, handle: JobHandle, *, follow: bool = False) -> Iterator[str]:
-        return self.host.logs(handle, follow=follow)
-
-    def watch(
-        self,
-        handle: JobHandle,
-        *,
-        on_line: LineSink | None = None,
-        on_status: StatusSink | None = None,
-    ) -> JobStatus:
-        return self.host.watch(handle, on_line=on_line, on_status=on_status)
-
-    def stop(self, handle: JobHandle) -> None:
-        self.host.stop(handle)
