@@ -32,7 +32,8 @@ def _model(path: str | None) -> dict[str, str]:
 def _leftovers(job: str, env: dict[str, str]) -> list[str]:
     """Containers and networks of ``job`` still present."""
     found = []
-    for args in (["ps", "-a", "--format", "{{.Names}}"], ["network", "ls", "--format", "{{.Name}}"]):
+    listings = (["ps", "-a", "--format", "{{.Names}}"], ["network", "ls", "--format", "{{.Name}}"])
+    for args in listings:
         out = subprocess.run(
             ["podman", *args], capture_output=True, text=True, env=env, check=True, timeout=60
         )
