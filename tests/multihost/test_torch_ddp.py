@@ -87,7 +87,7 @@ def test_ddp_over_two_hosts_of_two_processes_ends_with_the_single_process_weight
         ),
         on_line=lines.append,
     )
-    assert ddp.status.state is JobState.COMPLETED, ddp.status.failure_reason
+    assert ddp.status.state is JobState.COMPLETED, (ddp.status.failure_reason, lines[-40:])
     # Four ranks, two per host, all in one world.
     for rank, host in ((0, "algo-1"), (1, "algo-1"), (2, "algo-2"), (3, "algo-2")):
         assert any(

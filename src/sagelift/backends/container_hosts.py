@@ -42,6 +42,9 @@ from sagelift.runtime.status import LaunchState, LaunchStatus, now_iso, read_sta
 
 __all__ = ["ContainerCluster", "host_plans", "network_name", "subnet_of"]
 
+#: ``podman run``/``docker run`` exit codes of the engine itself (docker-run(1) "Exit Status").
+ENGINE_START_CODES = (125, 126, 127)
+
 log = logging.getLogger(__name__)
 
 
@@ -262,6 +265,11 @@ def _status_from_exit(root: Path, code: int, *, stopped: bool) -> LaunchStatus:
             reason = TrainingLayout(root).failure_file.read_text(encoding="utf-8").strip()
         except OSError:
             reason = ""
+        if not reason and code in ENGINE_START_CODES:
+            reason = (
+                f"InfrastructureError: the host's container could not be started (the "
+                f"container engine exited with code {code}); its error is in the job's log"
+            )
         reason = reason or f"AlgorithmError: the container exited with code {code}"
         with contextlib.suppress(OSError):
             write_failure_file(TrainingLayout(root).failure_file, reason)
