@@ -21,8 +21,19 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # what ships inside every job: stdlib only
     ("errors", "package", "archives", "private_files", "redaction", "contract", "runtime"),
     # the pure core and the edges every layer uses
-    ("spec", "config", "settings", "aws", "pricing", "provenance", "job", "records", "checkpoints",
-     "formats", "algorithms"),
+    (
+        "spec",
+        "config",
+        "settings",
+        "aws",
+        "pricing",
+        "provenance",
+        "job",
+        "records",
+        "checkpoints",
+        "formats",
+        "algorithms",
+    ),
     # the services: storage, code and data shipping, images, tracking
     ("storage", "codefiles", "sourcedir", "unpacking", "preflight", "uploads", "data", "images"),
     ("tracking",),  # handed lines and statuses by jobs.wait
@@ -56,9 +67,11 @@ def _imports(path: Path, *, top_level_only: bool = False) -> Iterator[str]:
             if node.module == "sagelift":
                 for alias in node.names:
                     sub = f"sagelift.{alias.name}"
-                    yield sub if (SRC / alias.name).exists() or (
-                        SRC / f"{alias.name}.py"
-                    ).exists() else "sagelift"
+                    yield (
+                        sub
+                        if (SRC / alias.name).exists() or (SRC / f"{alias.name}.py").exists()
+                        else "sagelift"
+                    )
             else:
                 yield node.module
         elif isinstance(node, ast.Import):

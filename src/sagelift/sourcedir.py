@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourcePackage:
     """A built tarball: ``digest`` is the sha256 hex of its bytes, ``size`` their count;

@@ -133,3 +133,47 @@ def test_torch_distributed_runs_torchrun_on_every_host_as_the_toolkit_does(
             "--master_addr", "algo-1", "--master_port", "7777", "--node_rank", str(rank),
             "train.py", "--lr", "0.5",
         ]  # fmt: skip
+
+
+@needs_hosts
+def test_an_interruption_restarts_every_host_from_the_shared_checkpoints(
+    make_project, clean_environ
+) -> None:
+    hyperparameters = {"seconds_per_epoch": 0.15}
+    plain = jobs.run(
+        jobs.load_spec(
+            make_project(
+                "resumes_hosts", name="plain", instance_count=2, hyperparameters=hyperparameters
+            ),
+            environ=clean_environ,
+        )
+    )
+    assert plain.status.state is JobState.COMPLETED, plain.status.failure_reason
+    project = make_project(
+        "resumes_hosts",
+        name="interrupted",
+        instance_count=2,
+        hyperparameters=hyperparameters,
+        checkpoint_path="ckpt",
+        simulate_interruptions=1,
+        interrupt_at="1.5",
+    )
+    lines: list[str] = []
+    result = jobs.run(jobs.load_spec(project, environ=clean_environ), on_line=lines.append)
+    status = result.status
+    assert status.state is JobState.COMPLETED, status.failure_reason
+    model = _model(status.model_artifacts)
+    assert model == _model(plain.status.model_artifacts)
+    assert model["weights-algo-1.json"] == model["weights-algo-2.json"]
+    # Both hosts were interrupted and both resumed from algo-1's checkpoints.
+    assert any(line.startswith("[algo-1] resuming after epoch") for line in lines)
+    assert any(line.startswith("[algo-2] resuming after epoch") for line in lines)
+    reports = json.loads((result.handle.record_dir / "interruptions.json").read_text())
+    assert [r["verdict"] for r in reports] == ["resumed"]
+    history = [name for name, _ in status.transitions]
+    assert history[history.index("Interrupted") :][:4] == [
+        "Interrupted",
+        "Starting",
+        "Downloading",
+        "Training",
+    ]

@@ -5,7 +5,8 @@ requirements once and reused by its content tag), then stages ``/opt/ml`` exactl
 backend does (both compose ``sagelift.backends.host.HostJobs``). The supervisor runs
 ``python -m sagelift.backends.container_run PLAN``, which runs the container the way SageMaker
 does (host network, hostname ``algo-1``, the layout on ``/opt/ml``), stops it with SIGTERM then
-SIGKILL, and removes it afterwards.
+SIGKILL, and removes it afterwards. A job of several instances runs as one container per host
+on a network of the job's own (``sagelift.backends.container_hosts``).
 
 The launcher is not taken from the image: this sagelift package is mounted read-only at
 ``/opt/sagelift/sagelift``, so any image with ``python3`` (3.8+) runs jobs.
@@ -35,6 +36,7 @@ from sagelift.backends.local import (
     check_host_resources,
     code_digest_of,
 )
+from sagelift.contract.cluster import MAX_LOCAL_HOSTS
 from sagelift.contract.environment import local_job_arn
 from sagelift.contract.host import detect_host_facts
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
@@ -103,6 +105,16 @@ class ContainerRun:
     #: Names of variables passed on from the runner's own environment when set there
     #: (credentials: never written into the plan).
     inherit: tuple[str, ...] = ()
+    #: How many hosts run the job: above 1, ``mounts`` name the job's layout root, and
+    #: ``sagelift.backends.container_hosts`` runs one container per host on a network of the
+    #: job's own, each with ``<root>/algo-i`` on /opt/ml.
+    host_count: int = 1
+    #: Where this container sits: host networking as ``algo-1`` at 127.0.0.1 for one host;
+    #: a job's own network, an address and an alias per host for several.
+    hostname: str = HOSTNAME
+    network: str = "host"
+    ip: str | None = None
+    add_hosts: dict[str, str] = field(default_factory=lambda: {HOSTNAME: "127.0.0.1"})
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -135,6 +147,9 @@ def container_args(spec: JobSpec) -> tuple[str, ...]:
         status_file=f"{STATE_DIR}/launcher-status.json",
         python="python3",
         contract=spec.contract,
+        processes_per_host=None
+        if spec.distribution is None
+        else spec.distribution.processes_per_host,
     )
     return ("-c", BOOTSTRAP, *args)
 
@@ -174,6 +189,7 @@ def container_run(
         grace=spec.stop_grace,
         status_file=str(status_file),
         host_state_dir=str(state),
+        host_count=spec.instance_count,
     )
 
 
@@ -186,11 +202,31 @@ def gpu_obstacle(cli: str, *, num_gpus: int, cdi_dirs: tuple[Path, ...] = CDI_DI
     return None
 
 
+def check_container_hosts(spec: JobSpec) -> None:
+    """What running ``spec`` as one container per host needs (nothing for one host): at most
+    ``MAX_LOCAL_HOSTS`` containers, and no MPI (the launcher does not start mpirun and sshd
+    across containers)."""
+    if spec.distribution is not None and spec.distribution.kind == "mpi":
+        raise UnsupportedFeature(
+            "distribution 'mpi' needs mpirun and sshd across the containers, which the "
+            "container backend does not start",
+            hint="rehearse with torch_distributed here, or run mpi on SageMaker in an image "
+            "with MPI (the PyTorch and TensorFlow framework images)",
+        )
+    if spec.instance_count > MAX_LOCAL_HOSTS:
+        raise UnsupportedFeature(
+            f"instance_count={spec.instance_count}: the container backend runs at most "
+            f"{MAX_LOCAL_HOSTS} containers (hosts) on this machine",
+            hint=f"use instance_count <= {MAX_LOCAL_HOSTS} here, or an ml.* instance type "
+            "on SageMaker",
+        )
+
+
 class ContainerBackend(HostSupervised):
     """Runs the job in a container image on this machine (podman or docker)."""
 
     name: ClassVar[str] = "container"
-    capabilities: ClassVar[frozenset[Capability]] = HOST_CAPABILITIES
+    capabilities: ClassVar[frozenset[Capability]] = HOST_CAPABILITIES | {Capability.MULTI_INSTANCE}
 
     def __init__(self) -> None:
         self.host = HostJobs(self.name)
@@ -202,6 +238,7 @@ class ContainerBackend(HostSupervised):
         from sagelift.images.runner import INSTALL_HINT
 
         check_host_paths(spec)
+        check_container_hosts(spec)
         if not any(shutil.which(name) for name in ("podman", "docker")):
             raise InfrastructureError(
                 "the container backend needs podman or docker, and neither is installed",

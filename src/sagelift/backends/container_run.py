@@ -1,6 +1,7 @@
 """``python -m sagelift.backends.container_run PLAN``: one job's container, start to removal.
 
-The supervisor runs this in place of the launcher. It starts the container attached (its
+The supervisor runs this in place of the launcher. A job of several hosts runs as one
+container per host (``sagelift.backends.container_hosts``). It starts the container attached (its
 output goes to the job log), turns SIGTERM into ``<cli> kill --signal TERM`` (the launcher,
 PID 1 inside, gives the script its grace), kills the container if it outlives the grace, and
 removes it at the end (the exit code comes from ``run`` without ``--rm``: the docker CLI
@@ -21,15 +22,21 @@ from pathlib import Path
 from types import FrameType
 
 from sagelift.backends.container import KILL_MARGIN, ContainerRun
+from sagelift.backends.container_hosts import ContainerCluster
 from sagelift.errors import SageliftError
 from sagelift.images.builder import ContainerCLI, Mount, detect_container_cli
 from sagelift.images.runner import run_command
 
-__all__ = ["ContainerJob", "main"]
+__all__ = ["ContainerJob", "cli_env", "main"]
 
 log = logging.getLogger(__name__)
 
 _CLI_ENV = ("CONTAINERS_CONF", "REGISTRY_AUTH_FILE", "DOCKER_HOST", "DOCKER_CONFIG")
+
+
+def cli_env() -> dict[str, str]:
+    """What the container CLI needs of this process's environment (its configuration)."""
+    return {k: os.environ[k] for k in _CLI_ENV if k in os.environ}
 
 
 class ContainerJob:
@@ -43,11 +50,11 @@ class ContainerJob:
         self.exited = threading.Event()
 
     def _engine(self, *args: str) -> int:
-        env = {k: os.environ[k] for k in _CLI_ENV if k in os.environ}
-        result = run_command([self.plan.cli, *args], env=env, timeout=60)
+        result = run_command([self.plan.cli, *args], env=cli_env(), timeout=60)
         return result.returncode
 
-    def start(self) -> None:
+    def start(self, *, stdout: int | None = None) -> None:
+        """Start the container; its output goes to ``stdout`` (default: this process's)."""
         self.process = self.cli.run(
             self.plan.image,
             entrypoint=self.plan.entrypoint,
@@ -57,11 +64,15 @@ class ContainerJob:
                 **{k: os.environ[k] for k in self.plan.inherit if k in os.environ},
             },
             mounts=[Mount(source=Path(s), target=t, read_only=ro) for s, t, ro in self.plan.mounts],
-            network="host",
-            hostname="algo-1",
-            add_hosts={"algo-1": "127.0.0.1"},
+            network=self.plan.network,
+            hostname=self.plan.hostname,
+            add_hosts=self.plan.add_hosts,
+            ip=self.plan.ip,
+            aliases=() if self.plan.network == "host" else (self.plan.hostname,),
             name=self.plan.name,
             gpus=self.plan.gpus,
+            stdout=stdout,
+            stderr=None if stdout is None else subprocess.STDOUT,
         )
 
     def stop(self) -> None:
@@ -103,8 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="sagelift: %(message)s", stream=sys.stderr)
     plan = ContainerRun.from_json(Path(args[0]).read_text(encoding="utf-8"))
     try:
-        env = {k: os.environ[k] for k in _CLI_ENV if k in os.environ}
-        job = ContainerJob(plan, detect_container_cli(plan.cli, env=env, runner=run_command))
+        cli = detect_container_cli(plan.cli, env=cli_env(), runner=run_command)
+        job: ContainerJob | ContainerCluster
+        job = ContainerCluster(plan, cli) if plan.host_count > 1 else ContainerJob(plan, cli)
         handler = _on_signal(job)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, handler)
@@ -115,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
 
 
-def _on_signal(job: ContainerJob) -> Callable[[int, FrameType | None], None]:
+def _on_signal(job: ContainerJob | ContainerCluster) -> Callable[[int, FrameType | None], None]:
     def handle(_signum: int, _frame: FrameType | None) -> None:
         with contextlib.suppress(Exception):
             job.stop()

@@ -13,7 +13,9 @@ Without a container (``submit_request``) it runs only requests whose entry point
 (``ContainerEntrypoint``): an image's built-in entry point needs the image. In container mode
 (``rehearse_request``) the request's ``TrainingImage`` runs as SageMaker runs it: its own
 entry point with ``train`` when the request sets no ``ContainerEntrypoint``, the request's
-``Environment``, ``/opt/ml`` from the same staged layout, host name ``algo-1``.
+``Environment``, ``/opt/ml`` from the same staged layout, host name ``algo-1``; a request of
+``InstanceCount`` N runs as N containers ``algo-1`` … ``algo-N`` on a network of the job's own
+(``sagelift.backends.container_hosts``), each with its own staged layout.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from sagelift import records
 from sagelift.aws import AwsSettings
 from sagelift.backends.container import ContainerRun, container_name
 from sagelift.backends.host import LAUNCHER_STATUS, LAYOUT_DIR, start_supervisor
+from sagelift.backends.opt_ml import keep_share
 from sagelift.backends.sagemaker.images import is_gpu_instance
+from sagelift.contract.cluster import MAX_LOCAL_HOSTS, host_names
 from sagelift.contract.config_files import (
     ChannelConfig,
     render_checkpoint_config,
@@ -47,7 +51,13 @@ from sagelift.spec import JobSpec
 from sagelift.storage import open_storage
 from sagelift.uploads import CODE_CHANNEL
 
-__all__ = ["container_argv", "rehearse_request", "request_container", "submit_request"]
+__all__ = [
+    "container_argv",
+    "instance_count",
+    "rehearse_request",
+    "request_container",
+    "submit_request",
+]
 
 PYTHON_NAMES = frozenset({"python", "python3"})
 BACKEND = "local"
@@ -153,6 +163,11 @@ def submit_request(
             hint="give the request a new TrainingJobName",
             field="TrainingJobName",
         )
+    if instance_count(request) > 1:
+        raise UnsupportedFeature(
+            "a request of several instances runs here as one container per instance",
+            hint="rehearse it with --rehearse (its image on podman or docker)",
+        )
     layout = TrainingLayout(record / LAYOUT_DIR)
     argv = container_argv(request, root=layout.root, python=python or sys.executable)
     checkpoint = request.get("CheckpointConfig") or None
@@ -233,32 +248,62 @@ def _stage(
     checkpoint: Mapping[str, Any] | None,
     aws: AwsSettings,
 ) -> None:
+    """Every host's layout: ``layout`` itself for one instance; for several, ``<root>/algo-i``
+    per host (``ShardedByS3Key`` channels hold the host's share) and at ``layout`` the job's
+    model, output and the checkpoints all hosts share."""
     records.write_status(record, status)
-    for directory in layout.directories(tuple(channels)):
-        directory.mkdir(parents=True, exist_ok=True)
+    resource = _field(request, "ResourceConfig")
+    count = instance_count(request)
+    hosts = host_names(count)
+    host_layouts = [layout] if count == 1 else [TrainingLayout(layout.root / h) for h in hosts]
+    for host_layout in host_layouts:
+        for directory in host_layout.directories(tuple(channels)):
+            directory.mkdir(parents=True, exist_ok=True)
+    if count > 1:
+        for directory in (layout.model_dir, layout.output_data_dir, layout.checkpoint_dir):
+            directory.mkdir(parents=True, exist_ok=True)
     status = records.advance(status, "Downloading")
     records.write_status(record, status)
-    for channel, (uri, _) in channels.items():
-        open_storage(uri, aws=aws).sync_down(uri, layout.channel_dir(channel))
+    for host, host_layout in zip(hosts, host_layouts, strict=True):
+        for channel, (uri, config) in channels.items():
+            target = host_layout.channel_dir(channel)
+            open_storage(uri, aws=aws).sync_down(uri, target)
+            if count > 1 and config.s3_distribution_type == "ShardedByS3Key":
+                keep_share(target, host, count)
+        write_config_files(
+            host_layout,
+            hyperparameters={
+                str(k): str(v) for k, v in (request.get("HyperParameters") or {}).items()
+            },
+            input_data_config=render_input_data_config({k: v for k, (_, v) in channels.items()}),
+            resource_config=render_resource_config(
+                instance_type=str(resource.get("InstanceType", "local")),
+                instance_count=count,
+                current_host=host,
+            ),
+            checkpoint_config=(
+                render_checkpoint_config(checkpoint.get("LocalPath", "/opt/ml/checkpoints"))
+                if checkpoint
+                else None
+            ),
+        )
     if checkpoint:
         open_storage(checkpoint["S3Uri"], aws=aws).sync_down(
             checkpoint["S3Uri"], layout.checkpoint_dir
         )
-    resource = _field(request, "ResourceConfig")
-    write_config_files(
-        layout,
-        hyperparameters={str(k): str(v) for k, v in (request.get("HyperParameters") or {}).items()},
-        input_data_config=render_input_data_config({k: v for k, (_, v) in channels.items()}),
-        resource_config=render_resource_config(
-            instance_type=str(resource.get("InstanceType", "local")),
-            instance_count=int(resource.get("InstanceCount", 1)),
-        ),
-        checkpoint_config=(
-            render_checkpoint_config(checkpoint.get("LocalPath", "/opt/ml/checkpoints"))
-            if checkpoint
-            else None
-        ),
-    )
+
+
+def instance_count(request: Mapping[str, Any]) -> int:
+    """``ResourceConfig.InstanceCount`` (1 when absent). Raises UnsupportedFeature past
+    ``MAX_LOCAL_HOSTS``: each instance is a container on this machine."""
+    count = int((request.get("ResourceConfig") or {}).get("InstanceCount", 1))
+    if count > MAX_LOCAL_HOSTS:
+        raise UnsupportedFeature(
+            f"InstanceCount={count}: a rehearsal runs at most {MAX_LOCAL_HOSTS} instances "
+            "(one container each) on this machine",
+            hint=f"rehearse with instance_count <= {MAX_LOCAL_HOSTS}",
+        )
+    return count
 
 
 def request_container(
@@ -311,6 +356,7 @@ def request_container(
         status_file=str(status_file),
         host_state_dir=str(state_dir),
         inherit=inherit,
+        host_count=instance_count(request),
     )
 
 

@@ -77,7 +77,7 @@ def check_host_paths(spec: JobSpec) -> None:
 def check_local_hosts(spec: JobSpec) -> None:
     """What running ``spec`` as several hosts on this machine needs (nothing for one host):
     at most ``MAX_LOCAL_HOSTS``, host namespaces (Linux, root), no MPI (it needs sshd and
-    an MPI install in every host), no rehearsed interruptions."""
+    an MPI install in every host)."""
     if spec.distribution is not None and spec.distribution.kind == "mpi":
         raise UnsupportedFeature(
             "distribution 'mpi' needs Open MPI and sshd on every host, which a local job "
@@ -93,11 +93,6 @@ def check_local_hosts(spec: JobSpec) -> None:
             f"{MAX_LOCAL_HOSTS} hosts on this machine",
             hint=f"use instance_count <= {MAX_LOCAL_HOSTS} locally, or an ml.* instance type "
             "on SageMaker",
-        )
-    if spec.interruptions:
-        raise UnsupportedFeature(
-            "simulated interruptions are rehearsed with one host",
-            hint="rehearse the interruptions with instance_count = 1",
         )
     from sagelift.runtime.hosts import namespaces_obstacle
 

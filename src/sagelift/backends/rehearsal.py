@@ -9,7 +9,9 @@ image's own, with ``train``), ``hyperparameters.json`` and ``Environment`` from 
 channels downloaded from their ``S3Uri`` as File mode does, ``model.tar.gz`` uploaded to the
 output path, FailureReason from ``/opt/ml/output/failure``. No SageMaker job is created and
 nothing is billed. The job is recorded with backend ``rehearsal`` (and the request it would
-have sent), so ``describe``, ``logs``, ``wait`` and ``fetch`` work on it.
+have sent), so ``describe``, ``logs``, ``wait`` and ``fetch`` work on it. A request of several
+instances runs as one container per instance (``algo-1`` … ``algo-N``, on a network of the
+job's own).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from sagelift.backends.base import (
 )
 from sagelift.backends.host import HostJobs, HostSupervised
 from sagelift.backends.sagemaker.backend import SageMakerBackend
-from sagelift.errors import ImageError
+from sagelift.contract.cluster import MAX_LOCAL_HOSTS
+from sagelift.errors import ImageError, UnsupportedFeature
 from sagelift.job import CloudJob
+from sagelift.spec import JobSpec
 
 __all__ = ["CREDENTIAL_VARIABLES", "RehearsalBackend", "role_environment"]
 
@@ -52,12 +56,24 @@ class RehearsalBackend(HostSupervised, SageMakerBackend):
 
     name: ClassVar[str] = "rehearsal"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        SageMakerBackend.capabilities - {Capability.MULTI_INSTANCE, Capability.SPOT}
+        SageMakerBackend.capabilities - {Capability.SPOT}
     )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.host = HostJobs(self.name)
+
+    def check(self, spec: JobSpec) -> None:
+        """As SageMaker's, and at most ``MAX_LOCAL_HOSTS`` instances: each is a container
+        here."""
+        super().check(spec)
+        if spec.instance_count > MAX_LOCAL_HOSTS:
+            raise UnsupportedFeature(
+                f"instance_count={spec.instance_count}: a rehearsal runs at most "
+                f"{MAX_LOCAL_HOSTS} instances (one container each) on this machine",
+                hint=f"rehearse with instance_count <= {MAX_LOCAL_HOSTS}, or submit without "
+                "--rehearse",
+            )
 
     def create(self, job: PreparedJob, request: dict[str, Any], cloud: CloudJob) -> JobHandle:
         """Run ``request`` here in its image (made ready first: present locally or pulled)."""

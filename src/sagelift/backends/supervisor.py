@@ -245,10 +245,16 @@ class Supervisor:
         return returncode
 
     def restart(self, attempt: Attempt) -> None:
-        """A new instance: fresh layout, code and data staged again, checkpoints restored."""
+        """A new instance: fresh layout, code and data staged again, checkpoints restored.
+        A job of several hosts gets new instances for all of them, as a spot reclaim of a
+        multi-instance job restarts the whole job."""
         from sagelift.backends.opt_ml import channel_dir_names, stage_inputs
 
         self.save(records.advance(self.status, "Starting"))
+        hosts = _host_dirs(self.layout.root)
+        if hosts:
+            self.restart_hosts(hosts)
+            return
         for directory in (
             self.layout.model_dir,
             self.layout.output_dir,
@@ -270,6 +276,55 @@ class Supervisor:
             # The launcher mounts these afresh, with an empty writable layer.
             skip_channels=set(self.run.overlay_channels),
         )
+        self.save(records.advance(self.status, "Training"))
+
+    def restart_hosts(self, hosts: list[Path]) -> None:
+        """``restart`` for several hosts: every host's layout staged afresh (its share of
+        sharded channels), the job's shared checkpoint directory restored from its location
+        and linked into every host's layout again."""
+        from sagelift.backends.opt_ml import channel_dir_names, stage_inputs
+
+        spec = self.record.spec
+        assert spec is not None  # interruptions are rehearsed for project jobs only
+        for directory in (self.layout.model_dir, self.layout.output_dir):
+            shutil.rmtree(directory, ignore_errors=True)
+        shutil.rmtree(self.layout.checkpoint_dir, ignore_errors=True)
+        for directory in (
+            self.layout.model_dir,
+            self.layout.output_data_dir,
+            self.layout.checkpoint_dir,
+        ):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.save(records.advance(self.status, "Downloading"))
+        target = self.run.checkpoint_path
+        if target and is_remote_uri(target):
+            artifacts.restore_checkpoints_remote(target, self.layout.checkpoint_dir, self.run.aws)
+        elif target:
+            artifacts.restore_checkpoints(Path(target), self.layout.checkpoint_dir)
+        for root in hosts:
+            host = TrainingLayout(root)
+            if host.checkpoint_dir.is_symlink():
+                host.checkpoint_dir.unlink()
+            for directory in (
+                host.model_dir,
+                host.output_dir,
+                host.checkpoint_dir,
+                host.data_dir,
+                host.code_dir,
+            ):
+                shutil.rmtree(directory, ignore_errors=True)
+            for directory in host.directories(channel_dir_names(spec)):
+                directory.mkdir(parents=True, exist_ok=True)
+            stage_inputs(
+                spec,
+                host,
+                self.run.aws,
+                checkpoint_path=None,
+                skip_channels=set(self.run.overlay_channels),
+                host=root.name,
+            )
+            host.checkpoint_dir.rmdir()
+            host.checkpoint_dir.symlink_to(self.layout.checkpoint_dir)
         self.save(records.advance(self.status, "Training"))
 
     def sync_checkpoints_loop(self) -> None:

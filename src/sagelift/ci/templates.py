@@ -48,7 +48,6 @@ def _pins(pinned: Mapping[str, str], indent: str) -> str:
     return "".join(f"{indent}{key}: {_q(value)}\n" for key, value in pinned.items())
 
 
-
 def _run(settings: PipelineSettings) -> str:
     flags = "--detach" if not settings.wait else "--stop-on-interrupt"
     return f'{_sagelift(settings)} run --instance-type "$SAGELIFT_INSTANCE_TYPE" {flags}'

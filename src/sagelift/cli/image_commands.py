@@ -183,9 +183,7 @@ def _push(spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"])
     return 0
 
 
-def _push_if_missing(
-    spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"]
-) -> int:
+def _push_if_missing(spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"]) -> int:
     from sagelift.images.reuse import push_if_missing
 
     region = resolve_region(settings.aws, required=True)

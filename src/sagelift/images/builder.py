@@ -117,6 +117,8 @@ class ContainerCLI(Protocol):
         network: str | None = None,
         hostname: str | None = None,
         add_hosts: Mapping[str, str] | None = None,
+        ip: str | None = None,
+        aliases: Sequence[str] = (),
         name: str | None = None,
         remove: bool = False,
         gpus: bool = False,
@@ -126,7 +128,9 @@ class ContainerCLI(Protocol):
         """Start a container; the caller waits on, reads and stops the returned process.
 
         ``env`` values travel in the client's environment (``--env NAME``), never in argv,
-        so credentials passed to a job do not show up in the process table.
+        so credentials passed to a job do not show up in the process table. ``ip`` and
+        ``aliases`` place the container on ``network`` (a user-defined one) at that address
+        and under those names.
         """
         ...
 
@@ -285,6 +289,8 @@ class _EngineCLI:
         network: str | None = None,
         hostname: str | None = None,
         add_hosts: Mapping[str, str] | None = None,
+        ip: str | None = None,
+        aliases: Sequence[str] = (),
         name: str | None = None,
         remove: bool = False,
         gpus: bool = False,
@@ -302,6 +308,10 @@ class _EngineCLI:
             argv += ["--network", network]
         if hostname:
             argv += ["--hostname", hostname]
+        if ip:
+            argv += ["--ip", ip]
+        for alias in aliases:
+            argv += ["--network-alias", alias]
         for host, address in sorted((add_hosts or {}).items()):
             argv += ["--add-host", f"{host}:{address}"]
         for key in env or {}:

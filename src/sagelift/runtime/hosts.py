@@ -45,7 +45,13 @@ from sagelift.runtime.launcher import LaunchRequest, launch
 from sagelift.runtime.processes import become_subreaper
 from sagelift.runtime.status import LaunchState, LaunchStatus, now_iso, read_status, write_status
 
-__all__ = ["ETC_HOSTS", "host_status_file", "namespaces_obstacle", "run_hosts"]
+__all__ = [
+    "ETC_HOSTS",
+    "finish_hosts",
+    "host_status_file",
+    "namespaces_obstacle",
+    "run_hosts",
+]
 
 log = logging.getLogger(__name__)
 
@@ -259,38 +265,68 @@ def run_hosts(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    status = _job_status(request, cluster, started_at)
-    _merge_outputs(request.root, [h.name for h in cluster.hosts])
+    return finish_hosts(
+        request.root,
+        request.status_file,
+        [(h.name, h.returncode) for h in cluster.hosts],
+        failed=None if cluster.failed is None else cluster.failed.name,
+        stopping=cluster.stopping,
+        started_at=started_at,
+    )
+
+
+def finish_hosts(
+    root: Path,
+    status_file: Path,
+    hosts: list[tuple[str, int | None]],
+    *,
+    failed: str | None,
+    stopping: bool,
+    started_at: str,
+) -> LaunchStatus:
+    """How a job of several hosts ended, from each host's own status (``host_status_file``)
+    and exit code (``hosts``: name, exit code, in host order): Failed with ``failed``'s
+    reason when a host failed first, Stopped or MaxRuntimeExceeded when that reached the
+    hosts, Completed only when every host completed. Merges the hosts' model and output into
+    ``root``'s, writes the job's failure or success file there and the status to
+    ``status_file``; returns the status. Shared by every way of running the hosts (forked
+    namespaces here, containers on the container backend)."""
+    status = _job_status(root, status_file, hosts, failed, stopping, started_at)
+    _merge_outputs(root, [name for name, _ in hosts])
     if status.state == "Failed" and status.failure_reason:
-        write_failure_file(TrainingLayout(request.root).failure_file, status.failure_reason)
+        write_failure_file(TrainingLayout(root).failure_file, status.failure_reason)
     elif status.state == "Completed":
-        layout = TrainingLayout(request.root)
+        layout = TrainingLayout(root)
         layout.success_file.parent.mkdir(parents=True, exist_ok=True)
         layout.success_file.touch()
-    write_status(request.status_file, status)
+    write_status(status_file, status)
     return status
 
 
-def _job_status(request: LaunchRequest, cluster: _Cluster, started_at: str) -> LaunchStatus:
-    assert request.status_file is not None
-    statuses = {
-        h.name: read_status(host_status_file(request.status_file, h.name)) for h in cluster.hosts
-    }
+def _job_status(
+    root: Path,
+    status_file: Path,
+    hosts: list[tuple[str, int | None]],
+    failed: str | None,
+    stopping: bool,
+    started_at: str,
+) -> LaunchStatus:
+    statuses = {name: read_status(host_status_file(status_file, name)) for name, _ in hosts}
+    codes = dict(hosts)
     opt_ml = next((s.opt_ml for s in statuses.values() if s is not None), "off")
     state: LaunchState
-    if cluster.failed is not None:
-        host = cluster.failed
-        own = statuses.get(host.name)
+    if failed is not None:
+        own = statuses.get(failed)
         reason = own.failure_reason if own is not None and own.failure_reason else None
         if reason is None:
-            reason = _read_failure(request.root / host.name) or (
-                f"AlgorithmError: the host's launcher exited with code {host.returncode}"
+            reason = _read_failure(root / failed) or (
+                f"AlgorithmError: the host's launcher exited with code {codes.get(failed)}"
             )
         return LaunchStatus(
             state="Failed",
-            exit_code=host.returncode,
+            exit_code=codes.get(failed),
             signal=None,
-            failure_reason=f"{host.name}: {reason}",
+            failure_reason=f"{failed}: {reason}",
             started_at=started_at,
             ended_at=now_iso(),
             opt_ml=opt_ml,
@@ -298,16 +334,16 @@ def _job_status(request: LaunchRequest, cluster: _Cluster, started_at: str) -> L
     states = [s.state if s is not None else "Failed" for s in statuses.values()]
     if "MaxRuntimeExceeded" in states:
         state = "MaxRuntimeExceeded"
-    elif cluster.stopping or "Stopped" in states:
+    elif stopping or "Stopped" in states:
         state = "Stopped"
     elif states and all(s == "Completed" for s in states):
         state = "Completed"
     else:
         state = "Failed"
-    codes = [h.returncode or 0 for h in cluster.hosts]
+    exit_codes = [code or 0 for _, code in hosts]
     return LaunchStatus(
         state=state,
-        exit_code=max(codes, default=0) if state != "Completed" else 0,
+        exit_code=max(exit_codes, default=0) if state != "Completed" else 0,
         signal=None,
         failure_reason=None,
         started_at=started_at,
