@@ -26,7 +26,9 @@ class Parser(argparse.ArgumentParser):
                 if close:
                     hint = f"did you mean {close[0]}? ({hint})"
                     break
-        raise UsageError(f"{self.prog}: {message}", hint=hint)
+        # "sagelift run: …" names the sub-command; the top parser needs no second "sagelift:".
+        where = "" if self.prog == "sagelift" else f"{self.prog}: "
+        raise UsageError(f"{where}{message}", hint=hint)
 
 
 def _all_options(parser: argparse.ArgumentParser) -> list[str]:
