@@ -1,6 +1,6 @@
 """The SageMaker backend: check, ship, build, validate and create a training job; watch it.
 
-Order of a submission (issue 3: "bad input: exit 2, nothing uploaded, no job created"): the
+Order of a submission (bad input: exit 2, nothing uploaded, no job created): the
 spec, the image, the role, the bucket and a provisional request are all checked before the
 first upload; only then is the bucket created (the default one, if missing), the code and data
 shipped and the job created.
