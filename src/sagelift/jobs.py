@@ -48,7 +48,6 @@ from sagelift.redaction import secret_names, secrets_notice
 from sagelift.settings import Settings, settings_from_config
 from sagelift.spec import (
     JobSpec,
-    check_local_inputs,
     is_remote_uri,
     parse_job_spec,
     validate_job_name,
@@ -186,7 +185,7 @@ def submit(
     backend = backend_for(spec, settings)
     check_capabilities(backend, spec)
     backend.check(spec)
-    check_local_inputs(spec)
+    preflight.check_local_inputs(spec)
     preflight.check_channels_leave_code_alone(spec)
     from sagelift.data.channels import dvc_versions
 

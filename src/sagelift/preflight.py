@@ -14,12 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from sagelift.errors import InfrastructureError, SpecError
-from sagelift.spec import JobSpec, is_remote_uri
+from sagelift.spec import Channel, JobSpec, is_remote_uri
 
 __all__ = [
     "check_channels_leave_code_alone",
+    "check_checkpoint_location",
     "check_command_found",
     "check_free_space",
+    "check_local_inputs",
     "check_output_creatable",
     "nearest_existing",
 ]
@@ -175,3 +177,127 @@ def _tree_bytes(root: Path, *, limit: int) -> int:
 
 def _gib(size: int) -> str:
     return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
+
+
+def check_local_inputs(spec: JobSpec) -> None:
+    """File-system checks before anything is created: entry point, source dir, channels,
+    checkpoint location.
+
+    Raises SpecError with a hint; never writes anything.
+    """
+    if not spec.source_dir.is_dir():
+        raise SpecError(
+            f"source_dir: '{spec.source_dir}' is not a directory",
+            hint="point source_dir at your project's code directory",
+            field="source_dir",
+        )
+    if spec.entry_point.kind == "script":
+        program = spec.entry_point.argv[0]
+        path = (spec.source_dir / program).resolve()
+        if not path.is_relative_to(spec.source_dir.resolve()):
+            raise SpecError(
+                f"entry_point: '{program}' is outside the source dir '{spec.source_dir}'",
+                hint="move the script into the source dir or set source_dir to a parent of it",
+                field="entry_point",
+            )
+        if not path.is_file():
+            raise SpecError(
+                f"entry_point: '{program}' not found in '{spec.source_dir}'",
+                hint="give the script's path relative to source_dir (e.g. train.py)",
+                field="entry_point",
+            )
+        if not os.access(path, os.R_OK):
+            raise SpecError(
+                f"entry_point: '{path}' is not readable",
+                hint=f"chmod u+r {path}",
+                field="entry_point",
+            )
+        if not program.endswith((".py", ".sh")) and not os.access(path, os.X_OK):
+            raise SpecError(
+                f"entry_point: '{program}' is neither .py nor .sh and is not executable",
+                hint=f"chmod +x {program}, or name it .py or .sh",
+                field="entry_point",
+            )
+    for channel in spec.channels:
+        if is_remote_uri(channel.uri):
+            continue
+        if not Path(channel.uri).exists():
+            raise SpecError(
+                f"channels.{channel.name}: '{channel.uri}' does not exist",
+                hint="create it, fix the path, or pass s3://bucket/prefix",
+                field=f"channels.{channel.name}",
+            )
+        _check_shards(spec, channel)
+    if spec.requirements is not None and not spec.requirements.is_file():
+        raise SpecError(
+            f"requirements: '{spec.requirements}' does not exist",
+            hint="point requirements at your requirements.txt",
+            field="requirements",
+        )
+    check_checkpoint_location(spec)
+    if spec.algorithm is not None:
+        from sagelift.algorithms import algorithm, check_algorithm_channels
+
+        found, _ = algorithm(spec.algorithm, spec.algorithm_version)
+        check_algorithm_channels(found, {c.name: (c.uri, c.content_type) for c in spec.channels})
+
+
+def _check_shards(spec: JobSpec, channel: Channel) -> None:
+    # SageMaker starts a sharded job with fewer objects than instances and leaves the extra
+    # instances without data, billed all the same (S3DataSource.S3DataDistributionType).
+    if channel.distribution != "ShardedByS3Key" or spec.instance_count == 1:
+        return
+    path = Path(channel.uri)
+    files = 1 if path.is_file() else sum(1 for p in path.rglob("*") if p.is_file())
+    if files < spec.instance_count:
+        raise SpecError(
+            f"channels.{channel.name}: ShardedByS3Key over {files} files for "
+            f"{spec.instance_count} instances leaves some instances without data "
+            "(SageMaker starts them anyway, and bills them)",
+            hint="split the data into at least one file per instance, lower instance_count, "
+            "or use distribution = 'FullyReplicated'",
+            field=f"channels.{channel.name}.distribution",
+        )
+
+
+def check_checkpoint_location(spec: JobSpec) -> None:
+    """A local ``checkpoint_path`` must be a directory of its own, because sagelift restores
+    everything in it and writes into it.
+
+    Refused (SpecError): an existing non-directory; a path that is or contains the project or
+    source dir (a subdirectory of them is fine); a path that is, contains or is inside
+    ``.sagelift``, a local channel or a local output path. Symlinks are resolved first.
+    Never writes anything.
+    """
+    if spec.checkpoint_path is None or is_remote_uri(spec.checkpoint_path):
+        return
+    where = Path(spec.checkpoint_path).resolve()
+    if where.exists() and not where.is_dir():
+        raise SpecError(
+            f"checkpoint_path: '{spec.checkpoint_path}' is a file, not a directory",
+            hint="point checkpoint_path at a directory of its own, e.g. checkpoints",
+            field="checkpoint_path",
+        )
+    # (what, path, whether checkpoint_path may lie inside it)
+    guarded: list[tuple[str, Path, bool]] = [
+        ("the project directory", spec.project_dir, True),
+        ("the source directory", spec.source_dir, True),
+        ("sagelift's job records", spec.project_dir / ".sagelift", False),
+    ]
+    guarded += [
+        (f"channel '{c.name}'", Path(c.uri), False)
+        for c in spec.channels
+        if not is_remote_uri(c.uri)
+    ]
+    if not is_remote_uri(spec.output_path):
+        guarded.append(("output_path", Path(spec.output_path), False))
+    for what, path, inside_ok in guarded:
+        other = path.resolve()
+        if other.is_relative_to(where) or (not inside_ok and where.is_relative_to(other)):
+            raise SpecError(
+                f"checkpoint_path: '{spec.checkpoint_path}' overlaps {what} ('{path}'); "
+                "checkpoints need a directory of their own",
+                hint="use a dedicated directory such as checkpoint_path = 'checkpoints', "
+                "or s3://bucket/prefix",
+                field="checkpoint_path",
+            )

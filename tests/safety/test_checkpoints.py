@@ -30,7 +30,7 @@ from sagelift.backends.checkpoint_location import (
     sync_checkpoints_remote,
 )
 from sagelift.errors import SpecError
-from sagelift.spec import check_checkpoint_location
+from sagelift.preflight import check_checkpoint_location
 from tests.conftest import MakeProject
 
 SYNC_SECONDS = "0.1"
