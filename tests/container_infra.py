@@ -71,6 +71,26 @@ def _require(executable: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture
+def fresh_shared_deps() -> None:
+    """Untag the shared dependency images (``localhost/sagelift/deps:*``) before a test that
+    counts builds: they persist in the machine's image store between test runs, and the next
+    build of the same content would otherwise be (rightly) skipped."""
+    from sagelift.images.deps import SHARED_DEPS_REPOSITORY
+
+    if shutil.which("podman") is None:
+        return
+    listed = subprocess.run(
+        ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for ref in listed.stdout.split():
+        if ref.startswith(SHARED_DEPS_REPOSITORY + ":"):
+            subprocess.run(["podman", "untag", ref, ref], capture_output=True, check=False)
+
+
 @pytest.fixture(scope="session")
 def podman_cli(tmp_path_factory: pytest.TempPathFactory) -> PodmanCLI:
     _require("podman")

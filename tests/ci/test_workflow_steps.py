@@ -397,6 +397,7 @@ def ci_project(
     return project
 
 
+@pytest.mark.usefixtures("fresh_shared_deps")
 def test_every_run_step_of_the_github_workflow_builds_only_when_dependencies_change(
     ci_project: Path,
     tmp_path: Path,

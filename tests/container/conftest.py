@@ -7,6 +7,7 @@ from tests.aws_server import aws_settings, moto_endpoint
 from tests.container_infra import (
     auth_registry,
     cpu_base_image,
+    fresh_shared_deps,
     image_namespace,
     local_registry,
     podman_cli,
@@ -17,6 +18,7 @@ __all__ = [
     "aws_settings",
     "container_environ",
     "cpu_base_image",
+    "fresh_shared_deps",
     "image_namespace",
     "local_registry",
     "moto_endpoint",

@@ -78,6 +78,7 @@ def test_build_refuses_when_the_project_runs_a_given_image(make_project: MakePro
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("fresh_shared_deps")
 def test_build_then_reuse_then_push_then_skip(
     make_project: MakeProject,
     podman_cli: PodmanCLI,

@@ -91,6 +91,7 @@ def test_base_image_with_wheels_installs_them_offline(
     assert (rc, out.strip()) == (0, "in-base []")
 
 
+@pytest.mark.usefixtures("fresh_shared_deps")
 def test_identical_dependencies_are_built_once_across_projects(
     podman_cli: PodmanCLI, cpu_base_image: BaseImage, image_namespace: str, tmp_path: Path
 ) -> None:
@@ -118,6 +119,7 @@ def test_identical_dependencies_are_built_once_across_projects(
     podman_cli.remove_image(shared)
 
 
+@pytest.mark.usefixtures("fresh_shared_deps")
 def test_deps_image_builds_once_pushes_pulls_and_runs(
     podman_cli: PodmanCLI,
     cpu_base_image: BaseImage,

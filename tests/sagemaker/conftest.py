@@ -7,8 +7,9 @@ import pytest
 
 from sagelift.aws import AwsSettings, client
 from tests.aws_server import aws_settings, moto_endpoint
+from tests.container_infra import fresh_shared_deps
 
-__all__ = ["aws_settings", "moto_endpoint", "role_arn"]
+__all__ = ["aws_settings", "fresh_shared_deps", "moto_endpoint", "role_arn"]
 
 TRUST = {
     "Version": "2012-10-17",

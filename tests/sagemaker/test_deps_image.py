@@ -102,6 +102,7 @@ def _login(aws: AwsSettings, registry: LocalRegistry) -> RegistryLogin:
     return RegistryLogin(registry=registry.host, username=user, password=password, account="")
 
 
+@pytest.mark.usefixtures("fresh_shared_deps")
 def test_deps_image_is_built_and_pushed_once_and_pinned_in_the_request(
     make_project: MakeProject,
     moto_endpoint: str,
