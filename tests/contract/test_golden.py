@@ -69,10 +69,11 @@ def test_container_environment_matches_golden(job: FixtureJob, tmp_path: Path) -
 
 def test_golden_tree_has_no_stale_files() -> None:
     expected = {job.name: _expected_files(job) for job in JOBS}
-    # tests/golden/requests/ belongs to the SageMaker request tests, v3/ to the SDK v3 ones.
+    # tests/golden/requests/ belongs to the SageMaker request tests, v3/ to the SDK v3 ones,
+    # sdk/ to the requests captured from SDK v2 (tests/sagemaker/test_sdk_kinds.py).
     actual = {
         d.name: {f.name for f in d.iterdir()}
         for d in GOLDEN.iterdir()
-        if d.is_dir() and d.name not in ("requests", "v3")
+        if d.is_dir() and d.name not in ("requests", "v3", "sdk")
     }
     assert actual == expected
