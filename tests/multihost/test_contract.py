@@ -8,13 +8,17 @@ import json
 import pytest
 
 from sagelift.contract.cluster import (
+    LOCAL_MASTER_PORTS,
     host_address,
     host_names,
+    local_master_port,
+    loopback_block,
     render_etc_hosts,
     shard,
 )
 from sagelift.contract.config_files import render_resource_config
 from sagelift.contract.distribution import (
+    TORCHRUN_MASTER_PORT,
     Distribution,
     distribution_hyperparameters,
     torchrun_argv,
@@ -48,16 +52,37 @@ def test_every_host_sees_all_hosts_and_itself_as_current() -> None:
         ]
 
 
-def test_hosts_resolve_to_distinct_loopback_addresses() -> None:
-    assert [host_address(h) for h in host_names(3)] == ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
-    text = render_etc_hosts(2, current="algo-2")
-    assert "127.0.0.11\talgo-1\n" in text
-    assert "127.0.0.12\talgo-2\n" in text
+def test_hosts_resolve_to_distinct_loopback_addresses_in_the_jobs_block() -> None:
+    job = "wine-20260101-000000-abcd"
+    block = loopback_block(job)
+    assert [host_address(h, job=job) for h in host_names(3)] == [
+        f"{block}.11",
+        f"{block}.12",
+        f"{block}.13",
+    ]
+    text = render_etc_hosts(2, job=job, current="algo-2")
+    assert f"{block}.11\talgo-1\n" in text
+    assert f"{block}.12\talgo-2\n" in text
     assert text.startswith("127.0.0.1\tlocalhost\n")
     with pytest.raises(ValueError):
-        render_etc_hosts(2, current="algo-3")
+        render_etc_hosts(2, job=job, current="algo-3")
     with pytest.raises(ValueError):
-        host_address("worker-1")
+        host_address("worker-1", job=job)
+
+
+def test_each_job_gets_its_own_loopback_block_and_master_port_never_127_0_0() -> None:
+    names = [f"wine-20260101-0000{i:02d}-abcd" for i in range(200)]
+    blocks = [loopback_block(n) for n in names]
+    assert loopback_block(names[0]) == blocks[0]  # the same name, the same block
+    assert len(set(blocks)) >= 199  # a clash is a hash collision, about 1 in 65,000
+    for block in blocks:
+        first, a, b = (int(part) for part in block.split("."))
+        assert first == 127
+        assert 1 <= a <= 254
+        assert 0 <= b <= 255
+    ports = {local_master_port(n) for n in names}
+    assert len(ports) >= 190
+    assert all(p in LOCAL_MASTER_PORTS and p != int(TORCHRUN_MASTER_PORT) for p in ports)
 
 
 def test_sharded_by_key_deals_sorted_keys_round_robin_each_key_once() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from sagelift import jobs
 from sagelift.backends.base import JobState
+from sagelift.contract.cluster import LOCAL_MASTER_PORTS
 from sagelift.errors import SpecError, UnsupportedFeature
 from sagelift.runtime.hosts import namespaces_obstacle
 
@@ -45,6 +46,41 @@ def test_two_hosts_find_each_other_by_name_and_complete_with_the_total(
     model = _model(result.status.model_artifacts)
     assert model == {"total.txt": "210", "algo-1.txt": "90", "algo-2.txt": "120"}
     assert any(n.startswith("algo-2: Completed") for n in result.status.notes)
+
+
+@needs_hosts
+def test_two_multi_host_jobs_at_once_each_get_their_own_addresses(
+    make_project, clean_environ
+) -> None:
+    handles = [
+        jobs.submit(
+            jobs.load_spec(
+                make_project(
+                    "two_hosts",
+                    name=name,
+                    instance_count=2,
+                    channels=channels,
+                    environment={"LISTEN_WAIT": "3"},
+                ),
+                environ=clean_environ,
+            )
+        )
+        for name, channels in (("first", SHARDED), ("second", REPLICATED))
+    ]
+    statuses = [jobs.wait(handle, timeout=120) for handle in handles]
+    for status in statuses:
+        assert status.state is JobState.COMPLETED, status.failure_reason
+    # Both algo-1s listened on the same port at once, each at its own job's address.
+    assert [_model(s.model_artifacts)["total.txt"] for s in statuses] == ["210", "420"]
+    addresses = [
+        {line.split("\t")[1]: line.split("\t")[0] for line in text.splitlines()[2:]}
+        for text in (
+            next(handle.record_dir.parent.parent.rglob("algo-1.etc-hosts")).read_text()
+            for handle in handles
+        )
+    ]
+    assert addresses[0]["algo-1"] != addresses[1]["algo-1"]
+    assert not any(a.startswith("127.0.0.") for hosts in addresses for a in hosts.values())
 
 
 @needs_hosts
@@ -127,10 +163,13 @@ def test_torch_distributed_runs_torchrun_on_every_host_as_the_toolkit_does(
     result = jobs.run(jobs.load_spec(project, environ=clean_environ))
     assert result.status.state is JobState.COMPLETED, result.status.failure_reason
     model = _model(result.status.model_artifacts)
+    # The toolkit's argv, but the master port is this job's own (7777 clashes between jobs).
+    port = json.loads(model["torchrun-algo-1.json"])[7]
+    assert int(port) in LOCAL_MASTER_PORTS
     for rank, host in enumerate(("algo-1", "algo-2")):
         assert json.loads(model[f"torchrun-{host}.json"]) == [
             "--nnodes", "2", "--nproc_per_node", "2",
-            "--master_addr", "algo-1", "--master_port", "7777", "--node_rank", str(rank),
+            "--master_addr", "algo-1", "--master_port", port, "--node_rank", str(rank),
             "train.py", "--lr", "0.5",
         ]  # fmt: skip
 

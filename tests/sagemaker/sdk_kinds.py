@@ -5,7 +5,10 @@ object {kind: request}.
 
 The one argument is a JSON object: endpoint, region, role, bucket, source_dir (holding
 train.py), images {kind: URI}, train (the channel's S3 URI), code_prefix, entrypoint and
-arguments (sagelift's launcher for the dependencies-only kind) and hyperparameters. The
+arguments (sagelift's launcher for the dependencies-only kind), hyperparameters, and
+multihost: the official PyTorch estimator for a 4-instance ``torch_distributed`` job
+({job_name, instance_type, framework_version, py_version, image, hyperparameters}, captured
+under its job name). The
 SDK's own S3 calls (the sourcedir.tar.gz it uploads) reach the same moto server through
 AWS_ENDPOINT_URL, set by the caller.
 """
@@ -17,6 +20,7 @@ import sys
 import boto3
 from sagemaker.estimator import Estimator
 from sagemaker.inputs import TrainingInput
+from sagemaker.pytorch.estimator import PyTorch
 from sagemaker.session import Session
 from sagemaker.sklearn.estimator import SKLearn
 
@@ -80,4 +84,31 @@ for kind, estimator in estimators.items():
         inputs["sagelift-code"] = TrainingInput(config["code_prefix"])
     with contextlib.suppress(Captured):
         estimator.fit(inputs, job_name=f"kinds-{kind}", wait=False, logs=False)
-print(json.dumps({kind: captured[f"kinds-{kind}"] for kind in estimators}, sort_keys=True))
+# multi-host: the official PyTorch estimator, 4 instances under torchrun, a sharded channel.
+multihost = config["multihost"]
+pytorch = PyTorch(
+    entry_point="train.py",
+    source_dir=config["source_dir"],
+    framework_version=multihost["framework_version"],
+    py_version=multihost["py_version"],
+    role=config["role"],
+    instance_count=4,
+    instance_type=multihost["instance_type"],
+    volume_size=30,
+    max_run=86400,
+    output_path=f"s3://{bucket}/output",
+    distribution={"torch_distributed": {"enabled": True}},
+    hyperparameters=multihost["hyperparameters"],
+    sagemaker_session=session,
+)
+assert pytorch.training_image_uri() == multihost["image"]
+with contextlib.suppress(Captured):
+    pytorch.fit(
+        {"train": TrainingInput(config["train"], distribution="ShardedByS3Key")},
+        job_name=multihost["job_name"],
+        wait=False,
+        logs=False,
+    )
+requests = {kind: captured[f"kinds-{kind}"] for kind in estimators}
+requests[multihost["job_name"]] = captured[multihost["job_name"]]
+print(json.dumps(requests, sort_keys=True))

@@ -1,7 +1,8 @@
 """Each job kind's CreateTrainingJob request against the one the SageMaker SDK v2 sends for the
-equivalent estimator, field by field.
+equivalent estimator, field by field; and a 4-instance ``torch_distributed`` framework job's
+against the official ``PyTorch`` estimator's (``pytorch_torch_distributed_4``).
 
-The SDK's requests are golden files (``tests/golden/sdk/<kind>.json``), captured from the SDK
+The SDK's requests are golden files (``tests/golden/sdk/<case>.json``), captured from the SDK
 itself against the moto server by the ``sdk`` tier (``sdk_kinds.py``, run in the SDK's side
 venv); every tier compares sagelift's request for the same job with them. Every difference is
 in ``ALLOWED`` with its reason, and each reason is in the README's table of differences.
@@ -20,9 +21,11 @@ from typing import Any
 import pytest
 
 from sagelift.aws import AwsSettings, client
+from sagelift.backends.sagemaker.images import framework_image_uri
 from sagelift.backends.sagemaker.request import build_create_training_job_request
 from sagelift.backends.sagemaker.validation import validate_request
-from sagelift.spec import Channel, EntryPoint, JobKind, JobSpec
+from sagelift.config import Layer, Resolved, flatten, resolve
+from sagelift.spec import Channel, EntryPoint, JobKind, JobSpec, parse_job_spec
 from sagelift.uploads import CODE_CHANNEL, ShippedCode, launcher_arguments
 
 HERE = Path(__file__).parent
@@ -68,10 +71,32 @@ SHIPPED_CODE = {
     "<bucket>/<prefix>/code/<sha256>/sourcedir.tar.gz, sent once; the SDK uploads it per job "
     "to <bucket>/<job>/source/sourcedir.tar.gz",
 }
+#: The multi-host case: the official PyTorch estimator, 4 instances under torchrun.
+MULTIHOST = "pytorch_torch_distributed_4"
+MULTIHOST_JOB = "torchdist-4"
+#: The SDK's torch_distributed check takes full versions only ("2.1.0", not "2.1").
+MULTIHOST_VERSION = "2.1.0"
+MULTIHOST_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-gpu-py310"
+MULTIHOST_INSTANCE = "ml.g5.12xlarge"
+MULTIHOST_HYPERPARAMETERS: dict[str, Any] = {"epochs": 3, "lr": 0.01, "backend": "nccl"}
 ALLOWED: dict[str, dict[str, str]] = {
     "framework": {**COMMON, **SHIPPED_CODE},
     "byo": dict(COMMON),
     "script": {**COMMON, **SHIPPED_CODE},
+    MULTIHOST: {
+        **COMMON,
+        **SHIPPED_CODE,
+        "AlgorithmSpecification.EnableSageMakerMetricsTimeSeries": "the PyTorch estimator (1.3 "
+        "and later) turns SageMaker Metrics time series on by itself; sagelift leaves the API's "
+        "default (off) on every kind, its metrics still read from the logs",
+    },
+}
+#: case -> the job kind whose README rows must explain its differences.
+CASE_KINDS: dict[str, JobKind] = {
+    "framework": "framework",
+    "byo": "byo",
+    "script": "script",
+    MULTIHOST: "framework",
 }
 
 
@@ -102,14 +127,51 @@ def _code(spec: JobSpec) -> ShippedCode:
     )
 
 
-def sagelift_request(kind: JobKind) -> dict[str, Any]:
-    spec = _spec(kind)
+def _multihost_settings() -> Resolved:
+    """The project settings of the job the PyTorch estimator stands for."""
+    values = flatten(
+        {
+            "entry_point": "train.py",
+            "image": {"framework": "pytorch", "framework_version": MULTIHOST_VERSION},
+            "instance_type": MULTIHOST_INSTANCE,
+            "instance_count": 4,
+            "distribution": {"torch_distributed": {"enabled": True}},
+            "hyperparameters": MULTIHOST_HYPERPARAMETERS,
+            "channels": {"train": {"uri": TRAIN, "distribution": "ShardedByS3Key"}},
+            "output_path": f"s3://{BUCKET}/output",
+        },
+        "sagelift.toml",
+    )
+    return resolve([Layer(source="sagelift.toml", values=values)])
+
+
+def _multihost_spec() -> JobSpec:
+    spec = parse_job_spec(_multihost_settings(), Path("/p/ddp"))
+    assert spec.kind == "framework"
+    return spec
+
+
+def _multihost_image() -> str:
+    settings = _multihost_settings()
+    return framework_image_uri(
+        settings.get("image.framework"),
+        settings.get("image.framework_version"),
+        region=REGION,
+        instance_type=MULTIHOST_INSTANCE,
+    )
+
+
+def sagelift_request(case: str) -> dict[str, Any]:
+    if case == MULTIHOST:
+        spec, job_name, image = _multihost_spec(), MULTIHOST_JOB, _multihost_image()
+    else:
+        spec, job_name, image = _spec(CASE_KINDS[case]), f"kinds-{case}", IMAGES[case]
     request = build_create_training_job_request(
         spec,
-        job_name=f"kinds-{kind}",
+        job_name=job_name,
         role_arn=ROLE,
-        image_uri=IMAGES[kind],
-        code=None if kind == "byo" else _code(spec),
+        image_uri=image,
+        code=None if spec.kind == "byo" else _code(spec),
         channels=(),
         output_path=f"s3://{BUCKET}/output",
         checkpoint_s3_uri=None,
@@ -161,14 +223,29 @@ def _golden(kind: str) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_the_request_differs_from_the_sdks_only_as_listed(kind: JobKind) -> None:
-    found = differences(_golden(kind), sagelift_request(kind))
-    allowed = ALLOWED[kind]
+@pytest.mark.parametrize("case", [*KINDS, MULTIHOST])
+def test_the_request_differs_from_the_sdks_only_as_listed(case: str) -> None:
+    found = differences(_golden(case), sagelift_request(case))
+    allowed = ALLOWED[case]
     unexplained = {p: v for p, v in found.items() if not any(_allowed_path(a, p) for a in allowed)}
-    assert unexplained == {}, f"{kind}: differences from the SDK v2 request with no reason"
+    assert unexplained == {}, f"{case}: differences from the SDK v2 request with no reason"
     stale = [a for a in allowed if not any(_allowed_path(a, p) for p in found)]
-    assert stale == [], f"{kind}: listed differences that no longer differ"
+    assert stale == [], f"{case}: listed differences that no longer differ"
+
+
+def test_a_torch_distributed_job_asks_for_what_the_pytorch_estimator_asks_for() -> None:
+    sdk, ours = _golden(MULTIHOST), sagelift_request(MULTIHOST)
+    assert ours["ResourceConfig"] == sdk["ResourceConfig"]
+    assert ours["ResourceConfig"]["InstanceCount"] == 4
+    # Every hyperparameter as the SDK encodes it, but where the code lies.
+    sent = {k: v for k, v in sdk["HyperParameters"].items() if k != "sagemaker_submit_directory"}
+    assert {k: ours["HyperParameters"].get(k) for k in sent} == sent
+    assert ours["HyperParameters"]["sagemaker_torch_distributed_enabled"] == "true"
+    assert ours["HyperParameters"]["sagemaker_instance_type"] == json.dumps(MULTIHOST_INSTANCE)
+    assert "ContainerEntrypoint" not in ours["AlgorithmSpecification"]
+    assert ours["AlgorithmSpecification"]["TrainingImage"] == MULTIHOST_IMAGE
+    source = ours["InputDataConfig"][0]["DataSource"]["S3DataSource"]
+    assert source["S3DataDistributionType"] == "ShardedByS3Key"
 
 
 def test_what_the_kinds_send_as_the_sdk_does() -> None:
@@ -190,7 +267,8 @@ def test_the_readme_lists_every_difference_with_its_reason() -> None:
     text = README.read_text(encoding="utf-8")
     start = text.index("<!-- sdk-differences -->")
     table = text[start : text.index("<!-- /sdk-differences -->", start)]
-    for kind, allowed in ALLOWED.items():
+    for case, allowed in ALLOWED.items():
+        kind = CASE_KINDS[case]
         for pattern in allowed:
             field = pattern.split(".")[0].split("[")[0]
             rows = [line for line in table.splitlines() if f"`{field}" in line]
@@ -219,6 +297,14 @@ def test_the_golden_requests_are_what_the_sdk_sends(
         "entrypoint": list(_code(_spec("script")).container_entrypoint),
         "arguments": list(_code(_spec("script")).container_arguments),
         "hyperparameters": HYPERPARAMETERS,
+        "multihost": {
+            "job_name": MULTIHOST_JOB,
+            "instance_type": MULTIHOST_INSTANCE,
+            "framework_version": MULTIHOST_VERSION,
+            "py_version": "py310",
+            "image": MULTIHOST_IMAGE,
+            "hyperparameters": MULTIHOST_HYPERPARAMETERS,
+        },
     }
     done = run_sdk(
         (HERE / "sdk_kinds.py").read_text(encoding="utf-8"),
@@ -229,10 +315,11 @@ def test_the_golden_requests_are_what_the_sdk_sends(
     # The SDK really uploaded its sourcedir.tar.gz to the moto server.
     keys = [o["Key"] for o in client("s3", aws_settings).list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert "kinds-framework/source/sourcedir.tar.gz" in keys
-    for kind in KINDS:
-        actual = json.dumps(captured[kind], indent=2, sort_keys=True) + "\n"
-        golden = GOLDEN / f"{kind}.json"
+    captured[MULTIHOST] = captured.pop(MULTIHOST_JOB)
+    for case in [*KINDS, MULTIHOST]:
+        actual = json.dumps(captured[case], indent=2, sort_keys=True) + "\n"
+        golden = GOLDEN / f"{case}.json"
         if os.environ.get("SAGELIFT_UPDATE_GOLDEN") == "1":
             golden.parent.mkdir(parents=True, exist_ok=True)
             golden.write_text(actual, encoding="utf-8")
-        assert actual == golden.read_text(encoding="utf-8"), f"{kind}: the SDK's request changed"
+        assert actual == golden.read_text(encoding="utf-8"), f"{case}: the SDK's request changed"

@@ -85,17 +85,19 @@ def torchrun_argv(
     current_host: str,
     processes_per_host: int,
     program: Sequence[str],
+    master_port: str = TORCHRUN_MASTER_PORT,
 ) -> list[str]:
     """The toolkit's torchrun command for ``current_host``: ``torchrun`` is how torchrun is
     started (``["torchrun"]`` or ``[python, "-m", "torch.distributed.run"]``), ``program`` the
-    script and its arguments. Raises ValueError if ``current_host`` is not in ``hosts``."""
+    script and its arguments; ``master_port`` the toolkit's 7777 unless the hosts share one
+    machine with other jobs. Raises ValueError if ``current_host`` is not in ``hosts``."""
     argv = [*torchrun, "--nnodes", str(len(hosts)), "--nproc_per_node", str(processes_per_host)]
     if len(hosts) > 1:
         argv += [
             "--master_addr",
             hosts[0],
             "--master_port",
-            TORCHRUN_MASTER_PORT,
+            master_port,
             "--node_rank",
             str(list(hosts).index(current_host)),
         ]

@@ -3,8 +3,11 @@
 The layout root holds one staged layout per host (``<root>/algo-1``, ``<root>/algo-2``, …).
 Each host is a forked process tree in its own UTS and mount namespace: its host name is
 ``algo-i`` (``gethostname()`` answers it), a private ``/etc/hosts`` names every host at its
-loopback address (``sagelift.contract.cluster``), and the launcher then shows that host's
-layout on ``/opt/ml``. Scripts therefore find each other by host name exactly as in the cloud.
+loopback address in the job's own block (``sagelift.contract.cluster``: from the job's name, so
+jobs running at once do not share addresses), and the launcher then shows that host's layout on
+``/opt/ml``. Scripts therefore find each other by host name exactly as in the cloud. torchrun's
+master port is the first free one from the job's ``local_master_port``, not the toolkit's
+fixed 7777: its rendezvous store listens on every address.
 
 How the job ends, as SageMaker ends a multi-instance job:
 
@@ -31,6 +34,7 @@ import os
 import selectors
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -38,7 +42,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
-from sagelift.contract.cluster import host_names, render_etc_hosts
+from sagelift.contract.cluster import (
+    LOCAL_MASTER_PORTS,
+    host_names,
+    local_master_port,
+    render_etc_hosts,
+)
 from sagelift.contract.layout import TrainingLayout
 from sagelift.runtime.failure import write_failure_file
 from sagelift.runtime.launcher import LaunchRequest, launch
@@ -126,11 +135,34 @@ def _enter_host(name: str, hosts_file: Path) -> None:
     )
 
 
+def _job_key(request: LaunchRequest) -> str:
+    """What picks the job's loopback block and master port: its name, else its root."""
+    return request.job_name or str(request.root.resolve())
+
+
+def _free_master_port(job: str) -> str:
+    """The first port from ``local_master_port(job)`` on (wrapping within
+    ``LOCAL_MASTER_PORTS``) that nothing listens on, on any address, as torchrun's store
+    binds it. Raises OSError when every port is taken."""
+    first = LOCAL_MASTER_PORTS.index(local_master_port(job))
+    for step in range(len(LOCAL_MASTER_PORTS)):
+        port = LOCAL_MASTER_PORTS[(first + step) % len(LOCAL_MASTER_PORTS)]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("", port))
+            except OSError:
+                continue
+        return str(port)
+    raise OSError(errno.EADDRINUSE, "no free port for torchrun's master")
+
+
 def _start_host(request: LaunchRequest, name: str, count: int, environ: Mapping[str, str]) -> _Host:
     assert request.status_file is not None
     root = request.root / name
     hosts_file = request.root / f"{name}.etc-hosts"
-    hosts_file.write_text(render_etc_hosts(count, current=name), encoding="ascii")
+    hosts_file.write_text(
+        render_etc_hosts(count, job=_job_key(request), current=name), encoding="ascii"
+    )
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the forked host, reported through its status
@@ -248,10 +280,12 @@ def run_hosts(
     (also written to ``request.status_file``, which it needs). Must run on the main thread of
     a process with no other threads (it forks). Raises ValueError when ``request`` has no
     status file."""
-    if request.status_file is None:
+    status_file = request.status_file
+    if status_file is None:
         raise ValueError("a job run as several hosts needs a status file")
     started_at = now_iso()
-    cluster = _Cluster([], out_fd, request.status_file)
+    request = replace(request, master_port=_free_master_port(_job_key(request)))
+    cluster = _Cluster([], out_fd, status_file)
     previous = {
         signum: signal.signal(signum, cluster.on_signal)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -267,7 +301,7 @@ def run_hosts(
             signal.signal(signum, handler)
     return finish_hosts(
         request.root,
-        request.status_file,
+        status_file,
         [(h.name, h.returncode) for h in cluster.hosts],
         failed=None if cluster.failed is None else cluster.failed.name,
         stopping=cluster.stopping,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sagelift.contract.config_files import ConfigFiles, read_config_files
-from sagelift.contract.distribution import torchrun_argv
+from sagelift.contract.distribution import TORCHRUN_MASTER_PORT, torchrun_argv
 from sagelift.contract.environment import (
     entry_point_name,
     training_env,
@@ -83,6 +83,8 @@ class LaunchRequest:
     ``torch_distributed`` or ``pytorchddp`` (default: one per GPU, at least one).
     ``code_on_path`` puts the code dir first on the child's ``PYTHONPATH``, as the toolkit of a
     framework image does, so modules beside the entry point import from any process of the job.
+    ``master_port`` replaces torchrun's fixed master port 7777 (set by ``run_hosts``, whose
+    hosts share this machine's ports with other jobs).
     """
 
     root: Path
@@ -104,6 +106,7 @@ class LaunchRequest:
     code_on_path: bool = False
     contract: str = "v2"
     job_name: str | None = None
+    master_port: str | None = None
 
 
 def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) -> LaunchStatus:
@@ -212,6 +215,7 @@ def _distributed_argv(
         current_host=str(resource["current_host"]),
         processes_per_host=per_host,
         program=argv[1:],
+        master_port=request.master_port or TORCHRUN_MASTER_PORT,
     )
 
 

@@ -100,7 +100,11 @@ def _parser() -> _Parser:
         help="the in-container contract: v2 (SDK v2 script mode, the sagemaker-training "
         "toolkit) or v3 (SDK v3 ModelTrainer's drivers: JSON arguments, their SM_* variables)",
     )
-    parser.add_argument("--job-name", help="TRAINING_JOB_NAME under the v3 contract")
+    parser.add_argument(
+        "--job-name",
+        help="TRAINING_JOB_NAME under the v3 contract; with --hosts, what picks the hosts' "
+        "loopback addresses",
+    )
     parser.add_argument(
         "--hide-channel",
         action="append",
@@ -152,7 +156,7 @@ def launcher_args(
         argv.append("--code-on-path")
     if contract != "v2":
         argv += ["--contract", contract]
-    if job_name is not None and contract == "v3":
+    if job_name is not None and (contract == "v3" or hosts > 1):
         argv += ["--job-name", job_name]
     if code_tarball is not None:
         argv += ["--code-tarball", str(code_tarball)]
