@@ -84,37 +84,12 @@ def ensure_environment(spec: JobSpec) -> str:
     if spec.is_framework:
         return layered_environment(requirements, environ={**os.environ, **spec.environment})
     venv = cache_root() / environment_key(requirements.read_bytes())
-    python = venv / "bin" / "python"
-    if python.exists():
-        log.info("reusing environment %s", venv)
-        return str(python)
-    building = venv.with_name(venv.name + ".building")
-    shutil.rmtree(building, ignore_errors=True)
-    log.info("building isolated environment from %s (cached as %s)", requirements, venv.name)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
-        subprocess.run(
-            [
-                str(building / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "-r",
-                str(requirements),
-            ],
-            check=True,
-            cwd=requirements.parent,
-        )
-    except subprocess.CalledProcessError as exc:
-        shutil.rmtree(building, ignore_errors=True)
-        raise InfrastructureError(
-            f"installing {requirements.name} into an isolated environment failed "
-            f"(exit {exc.returncode})",
-            hint="run the pip command above by hand to see why, or use dependencies = 'current'",
-        ) from exc
-    os.replace(building, venv)
-    return str(python)
+    return _cached_venv(
+        venv,
+        requirements,
+        doing=f"building isolated environment from {requirements}",
+        failed="into an isolated environment",
+    )
 
 
 def unsatisfied_requirements(text: str) -> list[str]:
@@ -171,26 +146,42 @@ def layered_environment(requirements: Path, *, environ: dict[str, str]) -> str:
     digest.update(environment_key(requirements.read_bytes()).encode())
     digest.update(sys.prefix.encode())
     venv = cache_root() / f"layered-{digest.hexdigest()[:16]}"
+    return _cached_venv(
+        venv,
+        requirements,
+        doing=f"installing {requirements} over this environment",
+        failed="over this environment",
+        layered=True,
+        environ=environ,
+    )
+
+
+def _cached_venv(
+    venv: Path,
+    requirements: Path,
+    *,
+    doing: str,
+    failed: str,
+    layered: bool = False,
+    environ: dict[str, str] | None = None,
+) -> str:
+    """The python of the cached venv ``venv`` with ``requirements`` installed (built under a
+    ``.building`` name and renamed into place, so a half-built venv is never reused); with
+    ``layered``, it sees this environment's packages beneath its own. Raises
+    InfrastructureError when pip fails."""
     python = venv / "bin" / "python"
     if python.exists():
         log.info("reusing environment %s", venv)
         return str(python)
     building = venv.with_name(venv.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
-    log.info("installing %s over this environment (cached as %s)", requirements, venv.name)
+    log.info("%s (cached as %s)", doing, venv.name)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
-        _layer_over_this_environment(building)
+        if layered:
+            _layer_over_this_environment(building)
         subprocess.run(
-            [
-                str(building / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "-r",
-                str(requirements),
-            ],
+            [str(building / "bin" / "python"), "-m", "pip", "install", "-q", "-r", requirements],
             check=True,
             cwd=requirements.parent,
             env=environ,
@@ -198,11 +189,11 @@ def layered_environment(requirements: Path, *, environ: dict[str, str]) -> str:
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(building, ignore_errors=True)
         raise InfrastructureError(
-            f"installing {requirements.name} over this environment failed (exit {exc.returncode})",
+            f"installing {requirements.name} {failed} failed (exit {exc.returncode})",
             hint="run the pip command above by hand to see why, or use dependencies = 'current'",
         ) from exc
+    # The venv's own site-packages path moves with it; a layer file names only outer paths.
     os.replace(building, venv)
-    # The venv's own site-packages path moved with it; the layer file names only outer paths.
     return str(python)
 
 
