@@ -71,9 +71,18 @@ def test_dockerfile_is_written_once_and_replaced_only_with_force(
     assert "NVIDIA_VISIBLE_DEVICES=all" in gpu
 
 
-def test_build_refuses_when_the_project_runs_a_given_image(make_project: MakeProject) -> None:
-    project = make_project("ok", image={"uri": "registry.example/team/train:1"})
-    one_line_usage_error(sagelift(project, "build"), "image.uri is set")
+@pytest.mark.parametrize(
+    ("image", "key"),
+    [
+        ({"uri": "registry.example/team/train:1"}, "image.uri"),
+        ({"framework": "sklearn"}, "image.framework"),
+    ],
+)
+def test_push_refuses_when_the_project_runs_a_given_image(
+    make_project: MakeProject, image: dict[str, str], key: str
+) -> None:
+    project = make_project("ok", image=image)
+    one_line_usage_error(sagelift(project, "push"), f"{key} is set")
     assert not (project / ".sagelift").exists()
 
 

@@ -17,6 +17,7 @@ from sagelift.job import (
     JobStatus,
     PreparedJob,
 )
+from sagelift.settings import ImageSettings
 from sagelift.spec import JobSpec, is_remote_uri
 
 __all__ = [
@@ -103,6 +104,17 @@ def check_byo_image(spec: JobSpec, image_uri: str | None) -> None:
             "kind = 'byo' runs your own image, and image.uri names none",
             hint="set image.uri to the image that holds your code (sagelift.toml [image] uri = "
             "'...'), or set kind = 'script' to have sagelift build one from requirements.txt",
+        )
+
+
+def check_framework_image(spec: JobSpec, image: ImageSettings) -> None:
+    """A framework job (``kind = "framework"``) in a container runs a prebuilt framework
+    image: raise ConfigError (exit 2) when neither ``image.framework`` nor ``image.uri`` names
+    one. Pure; run before any side effect."""
+    if spec.is_framework and not (image.framework or image.uri):
+        raise ConfigError(
+            "kind = 'framework' runs a prebuilt framework image, and none is set",
+            hint="set image.framework (e.g. 'sklearn') or image.uri, or set kind = 'script'",
         )
 
 

@@ -1,15 +1,21 @@
 """The container backend: jobs supervised on this machine, each inside an image.
 
-``submit`` makes the image ready (``image.uri``, or the ``deps`` image built from the
-requirements once and reused by its content tag), then stages ``/opt/ml`` exactly as the local
-backend does (both compose ``sagelift.backends.host.HostJobs``). The supervisor runs
+``submit`` makes the image ready (``image.uri`` or the official framework image, pulled when
+missing; or the ``deps`` image built from the requirements once and reused by its content
+tag), then stages ``/opt/ml`` exactly as the local backend does (both compose
+``sagelift.backends.host.HostJobs``). The supervisor runs
 ``python -m sagelift.backends.container_run PLAN``, which runs the container the way SageMaker
 does (host network, hostname ``algo-1``, the layout on ``/opt/ml``), stops it with SIGTERM then
 SIGKILL, and removes it afterwards. A job of several instances runs as one container per host
 on a network of the job's own (``sagelift.backends.container_hosts``).
 
 The launcher is not taken from the image: this sagelift package is mounted read-only at
-``/opt/sagelift/sagelift``, so any image with ``python3`` (3.8+) runs jobs.
+``/opt/sagelift/sagelift``, so any image with ``python3`` (3.8+) runs jobs. A framework job
+(``kind = "framework"``) and a bring-your-own job run the image's own entry point with
+``train``, as SageMaker starts them: the framework image's sagemaker-training toolkit finds the
+code staged at ``/opt/ml/code`` (its ``sagemaker_submit_directory``), installs its
+``requirements.txt`` and runs ``sagemaker_program``. Without the launcher inside, the
+supervisor enforces the max runtime, as the platform does.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from sagelift.backends.base import (
     JobHandle,
     PreparedJob,
     check_byo_image,
+    check_framework_image,
 )
 from sagelift.backends.host import HostJobs, HostSupervised
 from sagelift.backends.local import (
@@ -133,10 +140,16 @@ def container_name(job_name: str) -> str:
     return f"sagelift-{job_name}"
 
 
+def runs_own_entrypoint(spec: JobSpec) -> bool:
+    """The image's own entry point runs the job (a framework or bring-your-own job), not
+    sagelift's launcher."""
+    return spec.is_byo or spec.is_framework
+
+
 def container_args(spec: JobSpec) -> tuple[str, ...]:
-    """The container's arguments: ``python3 -c BOOTSTRAP`` and the launcher's own; for a
-    bring-your-own job ``train``, as SageMaker starts such an image."""
-    if spec.is_byo:
+    """The container's arguments: ``python3 -c BOOTSTRAP`` and the launcher's own; for a job
+    that runs the image's own entry point ``train``, as SageMaker starts such an image."""
+    if runs_own_entrypoint(spec):
         return (TRAIN_ARGUMENT,)
     args = launcher_args(
         spec.entry_point.launcher_arguments(),
@@ -171,7 +184,7 @@ def container_run(
         image=image,
         name=container_name(job.name),
         args=container_args(spec),
-        entrypoint=None if spec.is_byo else "python3",
+        entrypoint=None if runs_own_entrypoint(spec) else "python3",
         env={
             **spec.environment,
             "SAGELIFT_BACKEND": ContainerBackend.name,
@@ -258,8 +271,14 @@ class ContainerBackend(HostSupervised):
 
     def preflight(self, job: PreparedJob) -> None:
         """Beyond ``check``: every object a manifest channel names exists (the image is made
-        ready at submission); a bring-your-own job names its image."""
+        ready at submission); a bring-your-own job names its image, a framework job a known
+        framework image."""
         check_byo_image(job.spec, job.settings.image.uri)
+        check_framework_image(job.spec, job.settings.image)
+        if job.spec.is_framework and not job.settings.image.uri:
+            from sagelift.images.service import framework_ref
+
+            framework_ref(job.settings)  # an unknown framework or version: exit 2 here
         check_channel_inputs(job.spec, job.settings.aws)
 
     def submit(self, job: PreparedJob) -> JobHandle:
@@ -302,4 +321,10 @@ class ContainerBackend(HostSupervised):
             os.chmod(path, 0o600)
             return [sys.executable, "-m", "sagelift.backends.container_run", str(path)]
 
-        return self.host.submit(job, command=command, overlays={}, env=job.spec.environment)
+        return self.host.submit(
+            job,
+            command=command,
+            overlays={},
+            env=job.spec.environment,
+            enforce_max_runtime=runs_own_entrypoint(job.spec),
+        )

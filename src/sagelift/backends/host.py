@@ -126,9 +126,12 @@ class HostJobs:
         command: LauncherCommand,
         overlays: Mapping[str, Path],
         env: Mapping[str, str],
+        enforce_max_runtime: bool = False,
     ) -> JobHandle:
         """Stage the layout (``overlays`` are left to the launcher), record the plan, start the
-        supervisor. Raises BackendError when the supervisor cannot start."""
+        supervisor. ``enforce_max_runtime``: the supervisor stops the job at its max runtime,
+        as the platform does (for a job whose image runs without sagelift's launcher, which
+        otherwise does it). Raises BackendError when the supervisor cannot start."""
         # A rehearsal of interruptions needs somewhere to keep checkpoints between attempts.
         checkpoint_path = job.spec.checkpoint_path or (
             str(job.record_dir / "checkpoints") if job.spec.interruptions else None
@@ -141,7 +144,7 @@ class HostJobs:
             else None
         )
         try:
-            self._start(job, command, overlays, env, checkpoint_path, lock)
+            self._start(job, command, overlays, env, checkpoint_path, lock, enforce_max_runtime)
         except BaseException:
             if lock is not None:
                 lock.discard()
@@ -159,9 +162,10 @@ class HostJobs:
         env: Mapping[str, str],
         checkpoint_path: str | None,
         lock: LocationLock | None,
+        enforce_max_runtime: bool,
     ) -> None:
         with self.submission(job):
-            self._stage(job, command, overlays, env, checkpoint_path, lock)
+            self._stage(job, command, overlays, env, checkpoint_path, lock, enforce_max_runtime)
 
     def _stage(
         self,
@@ -171,6 +175,7 @@ class HostJobs:
         env: Mapping[str, str],
         checkpoint_path: str | None,
         lock: LocationLock | None,
+        enforce_max_runtime: bool,
     ) -> None:
         spec = job.spec
         record = job.record_dir
@@ -205,6 +210,7 @@ class HostJobs:
             interruptions=spec.interruptions,
             overlay_channels=tuple(sorted(overlays)),
             max_runtime=spec.max_runtime,
+            enforce_max_runtime=enforce_max_runtime,
             aws=job.settings.aws,
         )
         records.update_record(record, run=run)

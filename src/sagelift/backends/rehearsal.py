@@ -4,19 +4,20 @@
 guard, role and buckets, the image resolved (or built and pushed), code and data shipped to
 S3 and the CreateTrainingJob request built and validated. Then, instead of sending it, the
 request runs on this machine the way SageMaker would run it (``emulator.rehearse_request``):
-its ``TrainingImage`` (found locally, else pulled), its entry point and arguments (none: the
-image's own, with ``train``), ``hyperparameters.json`` and ``Environment`` from the request,
-channels downloaded from their ``S3Uri`` as File mode does, ``model.tar.gz`` uploaded to the
-output path, FailureReason from ``/opt/ml/output/failure``. No SageMaker job is created and
-nothing is billed. The job is recorded with backend ``rehearsal`` (and the request it would
-have sent), so ``describe``, ``logs``, ``wait`` and ``fetch`` work on it. A request of several
-instances runs as one container per instance (``algo-1`` … ``algo-N``, on a network of the
-job's own).
+its ``TrainingImage`` (found locally, else pulled, after an ECR login for an ECR image), its
+entry point and arguments (none: the image's own, with ``train``), ``hyperparameters.json``
+and ``Environment`` from the request, channels downloaded from their ``S3Uri`` as File mode
+does, ``model.tar.gz`` uploaded to the output path, FailureReason from
+``/opt/ml/output/failure``. No SageMaker job is created and nothing is billed. The job is
+recorded with backend ``rehearsal`` (and the request it would have sent), so ``describe``,
+``logs``, ``wait`` and ``fetch`` work on it. A request of several instances runs as one
+container per instance (``algo-1`` … ``algo-N``, on a network of the job's own).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from sagelift.backends.base import (
@@ -27,7 +28,7 @@ from sagelift.backends.base import (
 from sagelift.backends.host import HostJobs, HostSupervised
 from sagelift.backends.sagemaker.backend import SageMakerBackend
 from sagelift.contract.cluster import MAX_LOCAL_HOSTS
-from sagelift.errors import ImageError, UnsupportedFeature
+from sagelift.errors import UnsupportedFeature
 from sagelift.job import CloudJob
 from sagelift.spec import JobSpec
 
@@ -78,21 +79,13 @@ class RehearsalBackend(HostSupervised, SageMakerBackend):
     def create(self, job: PreparedJob, request: dict[str, Any], cloud: CloudJob) -> JobHandle:
         """Run ``request`` here in its image (made ready first: present locally or pulled)."""
         from sagelift.backends import emulator
-        from sagelift.images.service import container_cli_for
+        from sagelift.images.service import container_cli_for, pull_image
 
         cli = container_cli_for(job.settings.image)
         image = str(request["AlgorithmSpecification"]["TrainingImage"])
         if not cli.image_exists(image):
-            log.info("pulling %s", image)
-            try:
-                cli.pull(image)
-            except ImageError as exc:
-                raise ImageError(
-                    f"the request's image {image} is not on this machine and cannot be "
-                    f"pulled: {exc.message}",
-                    hint="pull or tag it locally first (podman pull / podman tag), or log in "
-                    "to its registry",
-                ) from exc
+            # From ECR (the official images' registries too) after a login with a token.
+            pull_image(cli, image, replace(job.settings, aws=cloud.aws))
         log.info("rehearsing %s in %s (no SageMaker job is created)", job.name, image)
         emulator.rehearse_request(
             request,

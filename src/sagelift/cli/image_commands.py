@@ -48,7 +48,11 @@ def register(subparsers: Any) -> None:
         "pushed again.",
     )
     actions = image.add_subparsers(dest="image_action", metavar="ACTION", required=True)
-    build = actions.add_parser("build", help="build the image unless its tag exists")
+    build = actions.add_parser(
+        "build",
+        help="build the image unless its tag exists (with image.uri or image.framework: pull "
+        "that image when it is missing here)",
+    )
     push = actions.add_parser(
         "push",
         help="build if needed, then push to ECR (or aws.registry) unless the registry has it",
@@ -118,16 +122,21 @@ def _image_spec(project: Path, args: argparse.Namespace) -> JobSpec:
 
 def _with_mode(settings: Settings, args: argparse.Namespace) -> Settings:
     """``settings`` asking for the image this command makes: ``--mode`` wins over
-    ``image.uri``/``image.framework``; without it those leave nothing to build."""
+    ``image.uri``/``image.framework``. Without it, ``build`` makes that image ready here
+    (pulled when missing) and ``push`` has nothing to push."""
     image = settings.image
     if args.mode is not None:
         return replace(settings, image=replace(image, mode=args.mode, uri=None, framework=None))
-    if args.image_action != "dockerfile" and (image.uri or image.framework):
-        key = "image.uri" if image.uri else "image.framework"
-        raise UsageError(
-            f"{key} is set, so jobs run an existing image and sagelift builds none",
-            hint=f"drop {key} to run in the project's own image, or pass --mode deps",
-        )
+    if image.uri or image.framework:
+        if args.image_action == "build":
+            return settings
+        if args.image_action == "push":
+            key = "image.uri" if image.uri else "image.framework"
+            raise UsageError(
+                f"{key} is set: jobs run that image from its own registry, and sagelift "
+                "pushes none",
+                hint=f"drop {key} to build and push the project's own image, or pass --mode deps",
+            )
     if image.mode in (None, "deps", "code"):
         return replace(settings, image=replace(image, uri=None, framework=None))
     return replace(settings, image=replace(image, mode="deps", uri=None, framework=None))
@@ -160,7 +169,10 @@ def _build(spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"]
 
     cli = container_cli_for(settings.image)
     image = local_image(spec, settings, cli, accelerator=accelerator)
-    if image.built:
+    if image.mode in ("uri", "framework"):
+        what = "the framework image" if image.mode == "framework" else "image.uri"
+        render.line(f"sagelift: {what} is on this machine (pulled when missing); nothing built")
+    elif image.built:
         render.line(f"sagelift: built the {image.mode} image with {cli.name}")
     else:
         render.line(f"sagelift: the {image.mode} image exists already; build skipped")

@@ -13,16 +13,23 @@ import ipaddress
 import logging
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sagelift.aws import AwsSettings, client, map_client_error, resolve_region
 from sagelift.errors import ImageError
 from sagelift.images.builder import ContainerCLI
 from sagelift.images.deps import push_image
-from sagelift.images.refs import ImageRef, ecr_image_ref, parse_image_ref
+from sagelift.images.refs import ImageRef, ecr_image_ref, parse_ecr_registry, parse_image_ref
 
-__all__ = ["PushedImage", "RegistryLogin", "ecr_login", "publish", "remote_digest"]
+__all__ = [
+    "PushedImage",
+    "RegistryLogin",
+    "ecr_login",
+    "publish",
+    "pull_login",
+    "remote_digest",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +104,25 @@ def ecr_login(
     region = _region_of(found) or resolve_region(aws) or "us-east-1"
     host = ecr_image_ref(account, region, repository, registry_host=registry_host).registry
     return RegistryLogin(registry=host or "", username=username, password=password, account=account)
+
+
+def pull_login(aws: AwsSettings, registry: str) -> RegistryLogin:
+    """A login for pulling from ``registry``: an ECR host of any account (the official
+    framework images' too) or the registry standing in for ECR. One GetAuthorizationToken in
+    the registry's own region (an ECR token is valid for one region only); nothing is created.
+
+    Raises CredentialsError/ImageError mapped from the ECR API's errors.
+    """
+    ecr_host = parse_ecr_registry(registry)
+    region = ecr_host[1] if ecr_host is not None else aws.region
+    try:
+        ecr = client("ecr", replace(aws, region=region))
+        token = ecr.get_authorization_token()["authorizationData"][0]
+    except Exception as exc:
+        raise map_client_error(exc, action="ecr:GetAuthorizationToken", resource=registry) from exc
+    username, _, password = base64.b64decode(token["authorizationToken"]).decode().partition(":")
+    account = ecr_host[0] if ecr_host is not None else ""
+    return RegistryLogin(registry=registry, username=username, password=password, account=account)
 
 
 def remote_digest(login: RegistryLogin, repository: str, tag: str) -> str | None:

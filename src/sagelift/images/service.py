@@ -1,9 +1,11 @@
 """The image a job runs, made ready: chosen by settings, built when its tag is missing.
 
 ``local_image`` answers "which image in the local store runs this spec": the user's
-``image.uri`` (pulled when absent), or the ``deps`` image (the default: the project's
-dependencies and the launcher, no code), or the ``code`` image on top of it. Builds are skipped
-when the content tag exists, so a code edit never rebuilds ``deps`` and a requirements edit does.
+``image.uri`` or the prebuilt framework image ``image.framework`` names (each pulled when
+absent, with an ECR login when it lives in ECR), or the ``deps`` image (the default: the
+project's dependencies and the launcher, no code), or the ``code`` image on top of it. Builds
+are skipped when the content tag exists, so a code edit never rebuilds ``deps`` and a
+requirements edit does.
 
 ``publish`` puts a local image into the registry (ECR, or ``aws.registry`` standing in for it);
 see ``sagelift.images.registry``. ``push_for_spec`` does both for a cloud run.
@@ -19,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from sagelift.aws import resolve_region
 from sagelift.errors import ConfigError, ImageError, UnsupportedFeature
 from sagelift.images.base import (
     PYTHON_LABEL,
@@ -31,6 +34,7 @@ from sagelift.images.base import (
 from sagelift.images.builder import ContainerCLI, detect_container_cli
 from sagelift.images.deps import BuiltImage, ensure_code_image, ensure_deps_image
 from sagelift.images.dockerfile import render_code_dockerfile, render_deps_dockerfile
+from sagelift.images.frameworks import framework_image_uri
 from sagelift.images.registry import PushedImage
 from sagelift.settings import ImageSettings, Settings
 from sagelift.spec import JobSpec
@@ -39,10 +43,12 @@ __all__ = [
     "ImageMode",
     "LocalImage",
     "container_cli_for",
+    "framework_ref",
     "image_mode",
     "local_image",
     "local_repository",
     "project_requirements",
+    "pull_image",
     "push_for_spec",
     "render_project_dockerfile",
 ]
@@ -53,6 +59,8 @@ ImageMode = Literal["uri", "deps", "code", "framework"]
 Accelerator = Literal["cpu", "gpu"]
 _MODES: tuple[ImageMode, ...] = ("uri", "deps", "code", "framework")
 _NOT_NAME = re.compile(r"[^a-z0-9._-]+")
+#: Where framework images come from when no region is configured (as the SDK's examples).
+DEFAULT_REGION = "us-east-1"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,22 +144,18 @@ def local_image(
 
     ``package_dir`` is the sagelift package shipped in built images (default: this one).
 
-    Raises UnsupportedFeature for framework images (they live in AWS's registries; set
-    image.uri to one you can pull), ImageError when a build or pull fails.
+    A framework image is the official one for the region sagelift uses (``aws.region`` and
+    the like, else us-east-1), pulled from AWS's ECR with a login for it when absent here.
+
+    Raises ImageError when a build or pull fails, CredentialsError when a pull from ECR needs
+    AWS credentials that are missing.
     """
     mode = image_mode(settings.image)
-    if mode == "uri":
-        ref = settings.image.uri or ""
+    if mode in ("uri", "framework"):
+        ref = settings.image.uri or framework_ref(settings, accelerator=accelerator)
         if not cli.image_exists(ref):
-            _pull(cli, ref, settings)
+            pull_image(cli, ref, settings)
         return LocalImage(ref=ref, image_id=cli.image_id(ref), mode=mode)
-    if mode == "framework":
-        raise UnsupportedFeature(
-            "framework images run on SageMaker; the container backend runs images it can "
-            "build or pull",
-            hint="drop image.framework for a deps image built from requirements, or set "
-            "image.uri to an image you can pull",
-        )
     deps = _deps_image(spec, settings, cli, accelerator, cache_dir, package_dir)
     if mode == "deps":
         return LocalImage(ref=deps.ref, image_id=deps.image_id, mode=mode, built=deps.built)
@@ -215,15 +219,31 @@ def _deps_image(
     )
 
 
-def _pull(cli: ContainerCLI, ref: str, settings: Settings) -> None:
+def framework_ref(settings: Settings, *, accelerator: Accelerator = "cpu") -> str:
+    """The official training image ``image.framework`` names, for the region sagelift uses
+    (else us-east-1) and the accelerator. Raises ConfigError as ``framework_image_uri``."""
+    framework = settings.image.framework
+    if not framework:
+        raise ConfigError("image.framework is not set", hint="set image.framework")
+    return framework_image_uri(
+        framework,
+        settings.image.framework_version,
+        region=resolve_region(settings.aws) or DEFAULT_REGION,
+        instance_type="local_gpu" if accelerator == "gpu" else "local",
+    )
+
+
+def pull_image(cli: ContainerCLI, ref: str, settings: Settings) -> None:
+    """Pull ``ref``; from ECR (any account's registry: the official framework images too) or
+    the registry standing in for it, with a login from GetAuthorizationToken first. Creates
+    nothing in the account. Raises ImageError (with what to do), CredentialsError."""
     from sagelift.images.refs import parse_ecr_registry, parse_image_ref
-    from sagelift.images.registry import RegistryLogin, ecr_login
+    from sagelift.images.registry import RegistryLogin, pull_login
 
     registry = parse_image_ref(ref).registry
     login: RegistryLogin | None = None
     if registry is not None and (registry == settings.registry or parse_ecr_registry(registry)):
-        repository = parse_image_ref(ref).repository
-        login = ecr_login(settings.aws, repository, registry_host=settings.registry)
+        login = pull_login(settings.aws, registry)
     plain = RegistryLogin(registry=registry or "", username="", password="", account="")
     tls_verify = not (registry is not None and plain.plain_http)
     if login is not None:
@@ -231,7 +251,17 @@ def _pull(cli: ContainerCLI, ref: str, settings: Settings) -> None:
             login.registry, username=login.username, password=login.password, tls_verify=tls_verify
         )
     logger.info("pulling %s", ref)
-    cli.pull(ref, tls_verify=tls_verify)
+    try:
+        cli.pull(ref, tls_verify=tls_verify)
+    except ImageError as exc:
+        raise ImageError(
+            f"{ref} is not on this machine and cannot be pulled: {exc.message}",
+            hint="check AWS credentials with ecr:GetAuthorizationToken for ECR images, or pull "
+            "or tag the image locally first (podman pull / podman tag)"
+            if login is not None
+            else "log in to its registry, or pull or tag the image locally first "
+            "(podman pull / podman tag)",
+        ) from exc
 
 
 def _python_of(cli: ContainerCLI, ref: str) -> str:
@@ -267,11 +297,19 @@ def push_for_spec(
     """The image for ``spec`` in ECR (or ``aws.registry``): built if its tag is missing
     locally, pushed if the registry lacks it; returned pinned by digest.
 
-    Raises ImageError, CredentialsError or UnsupportedFeature (framework images need no push).
+    Raises ImageError, CredentialsError or UnsupportedFeature (a framework or ``image.uri``
+    image is run where it is: nothing to push).
     """
     from sagelift.aws import AwsSettings
     from sagelift.images.registry import ecr_login, publish
 
+    mode = image_mode(settings.image)
+    if mode in ("uri", "framework"):
+        key = "image.uri" if mode == "uri" else "image.framework"
+        raise UnsupportedFeature(
+            f"{key} is set: jobs run that image from its own registry, and sagelift pushes none",
+            hint=f"drop {key} to build and push the project's own image, or pass --mode deps",
+        )
     engine = cli or container_cli_for(settings.image)
     image = local_image(spec, settings, engine, accelerator=accelerator, package_dir=package_dir)
     repository = ecr_repository_name(spec, settings)

@@ -4,7 +4,7 @@ project's requirements, else sagelift's dependencies-only image built from them.
 An image can run the project when every framework package the requirements name (torch,
 tensorflow, scikit-learn, transformers) accepts the version the image ships, and the image's
 Python satisfies the project's ``requires-python`` and ``.python-version``. The images are the
-ones in sagelift's image table (``backends/sagemaker/image_uris.json``). Pure.
+ones in sagelift's image table (``images/image_uris.json``). Pure.
 """
 
 from __future__ import annotations
