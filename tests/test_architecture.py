@@ -35,7 +35,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "algorithms",
     ),
     # the services: storage, code and data shipping, images, tracking
-    ("storage", "codefiles", "sourcedir", "unpacking", "preflight", "uploads", "data", "images"),
+    (
+        "storage",
+        "codefiles",
+        "helper_files",
+        "sourcedir",
+        "unpacking",
+        "preflight",
+        "uploads",
+        "data",
+        "images",
+    ),
     ("tracking",),  # handed lines and statuses by jobs.wait
     ("backends",),
     # the façade and what the CLI offers beside it

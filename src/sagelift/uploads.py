@@ -31,6 +31,7 @@ from pathlib import Path
 from sagelift.codefiles import data_dirs, report_selection
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError
+from sagelift.helper_files import helper_files
 from sagelift.runtime.bundle import BUNDLE_NAME, build_bundle
 from sagelift.runtime.main import launcher_args
 from sagelift.sourcedir import build_source_tarball
@@ -157,6 +158,7 @@ def ship_code(
             spec.source_dir,
             Path(tmp) / TARBALL_NAME,
             exclude=(*spec.exclude, *channel_skip_patterns(spec)),
+            extra_files=helper_files(spec),
         )
         report_selection(tarball.selection)
         bundle_path = bundle.write(Path(tmp) / BUNDLE_NAME)

@@ -24,7 +24,8 @@ from sagelift.images.service import framework_ref, local_image
 from sagelift.settings import ImageSettings, Settings
 from tests.framework.projects import framework_project
 from tests.framework.standin import OFFICIAL_URI, ensure_sklearn_standin
-from tests.framework.test_rehearsal import _cli, _init_project
+from tests.framework.test_rehearsal import BUCKET as REHEARSAL_BUCKET
+from tests.framework.test_rehearsal import _aws_env, _cli, _init_project
 
 pytestmark = pytest.mark.slow
 
@@ -178,3 +179,50 @@ def test_a_missing_framework_image_is_pulled_after_an_ecr_login_that_creates_not
     assert recorder.calls[login][1]  # the token went on stdin, never in argv
     assert argvs[pull][-1] == ref
     assert client("ecr", aws_settings).describe_repositories()["repositories"] == []
+
+
+CHECKPOINTING = """\
+import json, os
+from sagelift.checkpoints import Checkpoints
+import sagelift
+
+ckpt = Checkpoints(os.path.join(os.environ["SM_MODEL_DIR"], "ckpt"))
+for step in range(3):
+    ckpt.save(step, b"state %d" % step)
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "facts.json"), "w") as handle:
+    json.dump({"latest_step": ckpt.latest_step(), "helper": sagelift.__file__}, handle)
+"""
+
+
+@pytest.mark.parametrize("backend", ["container", "rehearsal"])
+def test_the_checkpoint_helper_imports_in_the_framework_image(
+    tmp_path: Path,
+    moto_endpoint: str,
+    aws_settings: AwsSettings,
+    role_arn: str,
+    standin: str,
+    backend: str,
+) -> None:
+    """The toolkit runs the script on the image's Python 3.9, with no sagelift installed and
+    no launcher: the helper shipped beside the code is what imports."""
+    project = _init_project(tmp_path, moto_endpoint, extra_requirement=False)
+    (project / "train.py").write_text(CHECKPOINTING)
+    if backend == "container":
+        done = _cli(project, "run", "--backend", "container", env=LOCAL_ENV)
+    else:
+        client("s3", aws_settings).create_bucket(Bucket=REHEARSAL_BUCKET)
+        rehearse = ("run", "--instance-type", "ml.m5.large", "--rehearse")
+        done = _cli(project, *rehearse, env=_aws_env(moto_endpoint))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (name,) = [r.name for r in records.scan_records(project)]
+    if backend == "container":
+        facts = _model_facts(records.jobs_root(project) / name)
+    else:
+        objects = client("s3", aws_settings).list_objects_v2(Bucket=REHEARSAL_BUCKET)["Contents"]
+        key = next(o["Key"] for o in objects if o["Key"].endswith(f"{name}/output/model.tar.gz"))
+        body = client("s3", aws_settings).get_object(Bucket=REHEARSAL_BUCKET, Key=key)["Body"]
+        archive = tmp_path / "model.tar.gz"
+        archive.write_bytes(body.read())
+        facts = _model_facts(archive.parent)
+    assert facts["latest_step"] == 2
+    assert facts["helper"] == "/opt/ml/code/sagelift/__init__.py"

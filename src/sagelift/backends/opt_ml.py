@@ -43,6 +43,7 @@ from sagelift.contract.hyperparameters import encode_v3_hyperparameters
 from sagelift.contract.layout import TrainingLayout
 from sagelift.data.channel_inputs import stage_manifest
 from sagelift.errors import InfrastructureError
+from sagelift.helper_files import helper_files
 from sagelift.runtime import channel_view
 from sagelift.spec import JobSpec, is_remote_uri
 
@@ -302,7 +303,8 @@ def stage_inputs(
     """Copy the code, stage every channel and restore the checkpoints into ``layout``.
 
     The code is the same selection of files as the code tarball (``codefiles.select_code``:
-    no secrets, caches or virtualenvs); returns it. Also what a restart after a (simulated)
+    no secrets, caches or virtualenvs), plus the checkpoint helper a framework job gets
+    (``helper_files``); returns the selection. Also what a restart after a (simulated)
     spot interruption does, as SageMaker does on the new instance: fresh code and data,
     checkpoints restored from their location. A ``ShardedByS3Key`` channel of a job with
     several instances holds host ``host``'s share of the files (``contract.cluster.shard``).
@@ -315,6 +317,10 @@ def stage_inputs(
 
     selection = select_code(spec.source_dir, exclude=spec.exclude, skip=data_dirs(spec))
     copy_tree(((path, layout.code_dir / rel) for rel, path in selection.files), layout.code_dir)
+    for rel, content in helper_files(spec).items():
+        target = layout.code_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
     for channel in spec.channels:
         if channel.is_pipe:
             continue  # no directory: the supervisor feeds its FIFOs (sagelift.runtime.pipes)
