@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import json
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -147,16 +149,16 @@ def test_a_dependencies_only_job_on_a_python_3_9_image_completes(
     assert facts["argv"] == ["--num_round", "10", "--objective", "binary:logistic"]
 
 
-def test_a_byo_job_rehearsed_in_its_own_image_reads_plain_hyperparameters(
+@pytest.fixture
+def byo_project(
     tmp_path: Path,
-    moto_endpoint: str,
-    aws_settings: AwsSettings,
-    bucket: str,
     podman_cli: PodmanCLI,
     cpu_base_image: BaseImage,
     image_namespace: str,
     container_environ: dict[str, str],
-) -> None:
+) -> Path:
+    """A bring-your-own project: its image (on the offline base, ENTRYPOINT reading
+    hyperparameters.json) and a sagelift.toml naming it, with one channel."""
     image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{image_namespace}/byo:1"
     with tempfile.TemporaryDirectory(prefix="sagelift-byo-") as tmp:
         context = Path(tmp)
@@ -178,18 +180,43 @@ def test_a_byo_job_rehearsed_in_its_own_image_reads_plain_hyperparameters(
         ),
         encoding="utf-8",
     )
-    name, request = _rehearse(project, moto_endpoint)
-    _assert_no_job_created(aws_settings)
-    algorithm = request["AlgorithmSpecification"]
-    assert "ContainerEntrypoint" not in algorithm
-    assert request["HyperParameters"] == {"num_round": "10", "objective": "binary:logistic"}
-    assert not any(c["ChannelName"] == "sagelift-code" for c in request["InputDataConfig"])
-    status = jobs.describe(project, name)
-    assert status.state is JobState.COMPLETED, status.failure_reason
-    facts = _model_facts(aws_settings, _model_key(aws_settings, name))
+    return project
+
+
+def _assert_byo_facts(facts: dict[str, Any]) -> None:
     assert facts["hyperparameters"] == {"num_round": "10", "objective": "binary:logistic"}
     # SageMaker starts the image as `IMAGE train`: its ENTRYPOINT gets `train` and nothing
     # else; no SM_* variables (those are the toolkit's).
     assert facts["argv"] == ["train"]
     assert facts["sm_variables"] == []
     assert facts["train_files"] == ["rows.csv"]
+
+
+def test_a_byo_job_rehearsed_in_its_own_image_reads_plain_hyperparameters(
+    moto_endpoint: str, aws_settings: AwsSettings, bucket: str, byo_project: Path
+) -> None:
+    name, request = _rehearse(byo_project, moto_endpoint)
+    _assert_no_job_created(aws_settings)
+    algorithm = request["AlgorithmSpecification"]
+    assert "ContainerEntrypoint" not in algorithm
+    assert request["HyperParameters"] == {"num_round": "10", "objective": "binary:logistic"}
+    assert not any(c["ChannelName"] == "sagelift-code" for c in request["InputDataConfig"])
+    status = jobs.describe(byo_project, name)
+    assert status.state is JobState.COMPLETED, status.failure_reason
+    _assert_byo_facts(_model_facts(aws_settings, _model_key(aws_settings, name)))
+
+
+def test_a_byo_job_on_the_container_backend_runs_its_image_as_sagemaker_does(
+    byo_project: Path,
+) -> None:
+    done = _cli(byo_project, "run", "--backend", "container", env={})
+    assert done.returncode == 0, done.stdout + done.stderr
+    (name,) = [r.name for r in records.scan_records(byo_project)]
+    record_dir = records.jobs_root(byo_project) / name
+    status = jobs.describe(byo_project, name)
+    assert status.state is JobState.COMPLETED, status.failure_reason
+    (model,) = list(record_dir.rglob("model.tar.gz"))
+    with tarfile.open(model) as tar:
+        member = tar.extractfile("facts.json")
+        assert member is not None
+        _assert_byo_facts(json.loads(member.read()))
