@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sagelift.codefiles import data_dirs, report_selection
+from sagelift.codefiles import data_dirs, report_selection, select_code
 from sagelift.contract.layout import CONTAINER_ROOT, TrainingLayout
 from sagelift.errors import SpecError
 from sagelift.helper_files import helper_files
@@ -153,12 +153,15 @@ def ship_code(
     upload fails.
     """
     bundle = build_bundle()
+    exclude = (*spec.exclude, *channel_skip_patterns(spec))
+    helpers = (
+        helper_files(spec, select_code(spec.source_dir, exclude=exclude).files)
+        if spec.is_framework
+        else {}
+    )
     with tempfile.TemporaryDirectory(prefix="sagelift-ship-") as tmp:
         tarball = build_source_tarball(
-            spec.source_dir,
-            Path(tmp) / TARBALL_NAME,
-            exclude=(*spec.exclude, *channel_skip_patterns(spec)),
-            extra_files=helper_files(spec),
+            spec.source_dir, Path(tmp) / TARBALL_NAME, exclude=exclude, extra_files=helpers
         )
         report_selection(tarball.selection)
         bundle_path = bundle.write(Path(tmp) / BUNDLE_NAME)

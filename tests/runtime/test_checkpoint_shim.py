@@ -46,7 +46,7 @@ def _code_dir(project: Path, tmp_path: Path) -> Path:
     code = tmp_path / "opt-ml-code"
     code.mkdir()
     (code / "train.py").write_text(SCRIPT)
-    for rel, content in helper_files(spec).items():
+    for rel, content in helper_files(spec, [("train.py", project / "train.py")]).items():
         (code / rel).parent.mkdir(parents=True, exist_ok=True)
         (code / rel).write_bytes(content)
     return code
@@ -112,7 +112,18 @@ def test_an_installed_sagelift_that_cannot_import_leaves_the_helper(tmp_path: Pa
 def test_only_framework_jobs_get_the_helper_files(tmp_path: Path, kind: str) -> None:
     project = _project(tmp_path / "p", kind=kind)
     spec = jobs.load_spec(project, environ={"HOME": str(tmp_path)})
-    assert helper_files(spec) == {}
+    assert helper_files(spec, [("train.py", project / "train.py")]) == {}
+
+
+def test_code_that_does_not_import_sagelift_gets_nothing(tmp_path: Path) -> None:
+    project = _project(tmp_path / "p")
+    (project / "train.py").write_text("# uses sagelift-like names only\nimport sageliftish\n")
+    (project / "notes.txt").write_text("import sagelift\n")
+    spec = jobs.load_spec(project, environ={"HOME": str(tmp_path)})
+    code = [("notes.txt", project / "notes.txt"), ("train.py", project / "train.py")]
+    assert helper_files(spec, code) == {}
+    (project / "train.py").write_text("if True:\n    from sagelift import checkpoints\n")
+    assert sorted(helper_files(spec, code)) == ["sagelift/__init__.py", "sagelift/checkpoints.py"]
 
 
 @pytest.mark.parametrize("own", ["sagelift/__init__.py", "sagelift.py"])
@@ -121,4 +132,4 @@ def test_a_project_with_a_sagelift_of_its_own_gets_nothing(tmp_path: Path, own: 
     (project / own).parent.mkdir(parents=True, exist_ok=True)
     (project / own).write_text("MINE = True\n")
     spec = jobs.load_spec(project, environ={"HOME": str(tmp_path)})
-    assert helper_files(spec) == {}
+    assert helper_files(spec, [("train.py", project / "train.py")]) == {}

@@ -303,10 +303,10 @@ def stage_inputs(
     """Copy the code, stage every channel and restore the checkpoints into ``layout``.
 
     The code is the same selection of files as the code tarball (``codefiles.select_code``:
-    no secrets, caches or virtualenvs), plus the checkpoint helper a framework job gets
-    (``helper_files``); returns the selection. Also what a restart after a (simulated)
-    spot interruption does, as SageMaker does on the new instance: fresh code and data,
-    checkpoints restored from their location. A ``ShardedByS3Key`` channel of a job with
+    no secrets, caches or virtualenvs), plus the checkpoint helper a framework job that
+    imports it gets (``helper_files``); returns the selection. Also what a restart after a
+    (simulated) spot interruption does, as SageMaker does on the new instance: fresh code and
+    data, checkpoints restored from their location. A ``ShardedByS3Key`` channel of a job with
     several instances holds host ``host``'s share of the files (``contract.cluster.shard``).
 
     Raises:
@@ -317,7 +317,7 @@ def stage_inputs(
 
     selection = select_code(spec.source_dir, exclude=spec.exclude, skip=data_dirs(spec))
     copy_tree(((path, layout.code_dir / rel) for rel, path in selection.files), layout.code_dir)
-    for rel, content in helper_files(spec).items():
+    for rel, content in helper_files(spec, selection.files).items():
         target = layout.code_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
