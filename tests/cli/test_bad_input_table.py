@@ -403,8 +403,14 @@ CASES: dict[str, Case] = {
     ),
     "track with tracking off": case("track", "last", setup=a_finished_job, needles="tracking"),
     # Images.
-    "image build with image.uri": case(
-        "image", "build", toml=toml("[image]", f'uri = "{IMAGE}"'), needles="image.uri"
+    "image push with image.uri": case(
+        "image", "push", toml=toml("[image]", f'uri = "{IMAGE}"'), needles="image.uri"
+    ),
+    "image push with image.framework": case(
+        "image", "push", toml=toml("[image]", 'framework = "sklearn"'), needles="image.framework"
+    ),
+    "image build with an unknown framework": case(
+        "image", "build", toml=toml("[image]", 'framework = "sklern"'), needles="sklern"
     ),
     "image dockerfile exists": case(
         "image", "dockerfile", setup=write("Dockerfile", "FROM x\n"), needles="exists"
@@ -476,6 +482,17 @@ CASES: dict[str, Case] = {
     # A bring-your-own job names its image, and locally reads /opt/ml itself.
     "byo on the container backend without image.uri": case(
         "run", "--backend", "container", toml=toml('kind = "byo"'), needles="image.uri"
+    ),
+    # A framework job runs a prebuilt image sagelift knows.
+    "framework on the container backend without a framework image": case(
+        "run", "--backend", "container", toml=toml('kind = "framework"'), needles="framework"
+    ),
+    "framework on the container backend with an unknown version": case(
+        "run",
+        "--backend",
+        "container",
+        toml=toml("[image]", 'framework = "sklearn"', 'framework_version = "0.1"'),
+        needles="0.1",
     ),
     "byo on sagemaker without image.uri": case(
         "run",
