@@ -6,7 +6,8 @@ space where they will land. The archives are then extracted into a temporary sib
 destination, which is renamed into place at the end: a refused or failed unpack leaves nothing
 behind (no destination dir, no parent dirs it created). Into an existing destination
 (``force``) files are moved one by one: an archive member overwrites the file of the same path,
-and nothing else there is touched or removed.
+and nothing else there is touched or removed. ``place_tree`` gives a downloaded directory
+(a model from MLflow) the same guarantees.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sagelift.archives import Progress, ProgressLines, declared_size, format_size, safe_extract
-from sagelift.errors import InfrastructureError, UsageError
+from sagelift.errors import InfrastructureError, StorageError, UsageError
 
-__all__ = ["DEFAULT_MAX_BYTES", "Part", "check_destination", "unpack"]
+__all__ = ["DEFAULT_MAX_BYTES", "Part", "check_destination", "place_tree", "unpack"]
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +77,66 @@ def unpack(
     check_destination(target, force=force)
     where = Path(os.path.abspath(target))
     sizes = _check_size(parts, where, max_bytes)
+    with _staging(where, marker) as staging:
+        budget = max_bytes
+        for part, declared in zip(parts, sizes, strict=True):
+            budget -= safe_extract(
+                part.archive,
+                staging / part.under,
+                max_bytes=budget,
+                progress=_progress(part, declared),
+            )
+    return target
+
+
+def place_tree(
+    source: Path,
+    target: Path,
+    *,
+    force: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    marker: tuple[str, str] | None = None,
+) -> Path:
+    """Copy the directory ``source`` (a download) into ``target`` as ``unpack`` extracts: the
+    same destination rules, cap, free-space check, marker and all-or-nothing placement.
+
+    Only directories and regular files are copied: a link or special file in ``source`` raises
+    StorageError before anything is written.
+    """
+    check_destination(target, force=force)
+    where = Path(os.path.abspath(target))
+    total = _tree_size(source)
+    _check_total(total, where, max_bytes, what="the download holds")
+    with _staging(where, marker) as staging:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+    return target
+
+
+def _tree_size(source: Path) -> int:
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(source):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                raise StorageError(
+                    f"{path.relative_to(source)} in the download is a link or special file; "
+                    "nothing was written",
+                    hint="only plain files and directories are fetched",
+                )
+            if name in filenames:
+                total += path.stat().st_size
+    return total
+
+
+@contextlib.contextmanager
+def _staging(where: Path, marker: tuple[str, str] | None) -> Iterator[Path]:
+    """A temporary sibling of ``where`` for the body to fill; then renamed into place (with
+    ``marker`` written into it), or merged file by file into an existing ``where``. Nothing is
+    left behind when the body or the placement fails."""
     with _parents(where.parent):
         staging = Path(tempfile.mkdtemp(prefix=f".{where.name}.fetching-", dir=where.parent))
         try:
-            budget = max_bytes
-            for part, declared in zip(parts, sizes, strict=True):
-                budget -= safe_extract(
-                    part.archive,
-                    staging / part.under,
-                    max_bytes=budget,
-                    progress=_progress(part, declared),
-                )
+            yield staging
             if where.is_dir():
                 _merge(staging, where)
             else:
@@ -97,16 +147,11 @@ def unpack(
         finally:
             if staging.exists():
                 shutil.rmtree(staging)
-    return target
 
 
 def _check_size(parts: Sequence[Part], where: Path, max_bytes: int) -> list[int]:
     """The bytes each part declares; raises when they do not fit (see ``unpack``)."""
-    existing = where
-    while not existing.exists():
-        existing = existing.parent
-    free = shutil.disk_usage(existing).free
-    limit = min(max_bytes, free)
+    limit = min(max_bytes, _free(where)[1])
     total = 0
     sizes = []
     for part in parts:
@@ -114,19 +159,34 @@ def _check_size(parts: Sequence[Part], where: Path, max_bytes: int) -> list[int]
         total += sizes[-1]
         if total > limit:
             break
+    _check_total(total, where, max_bytes, what="the archive unpacks to")
+    return sizes
+
+
+def _free(where: Path) -> tuple[Path, int]:
+    """The nearest existing directory at or above ``where``, and its free bytes."""
+    existing = where
+    while not existing.exists():
+        existing = existing.parent
+    return existing, shutil.disk_usage(existing).free
+
+
+def _check_total(total: int, where: Path, max_bytes: int, *, what: str) -> None:
+    """Raise UsageError past ``max_bytes``, InfrastructureError past the free space."""
+    existing, free = _free(where)
+    limit = min(max_bytes, free)
     if total > max_bytes:
         raise UsageError(
-            f"the archive unpacks to {_at_least(total, limit)}, over the fetch limit of "
+            f"{what} {_at_least(total, limit)}, over the fetch limit of "
             f"{format_size(max_bytes)}; nothing was written",
             hint=f"if that is expected, raise the limit: --max-size {_next_size(total)}",
         )
     if total > free:
         raise InfrastructureError(
-            f"the archive unpacks to {_at_least(total, limit)} but {existing} has only "
+            f"{what} {_at_least(total, limit)} but {existing} has only "
             f"{format_size(free)} free; nothing was written",
             hint="free some space there or fetch to another disk (sagelift fetch JOB DEST)",
         )
-    return sizes
 
 
 def _progress(part: Part, declared: int) -> Progress:

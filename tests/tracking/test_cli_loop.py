@@ -130,3 +130,33 @@ def test_track_records_a_job_run_while_the_server_was_down_once_it_is_up(
         assert link in ok(sagelift(project, "ls", home=home))
     finally:
         server.stop()
+
+
+def test_fetch_from_mlflow_is_guarded_as_fetch_is(tmp_path: Path) -> None:
+    """The default destination is the project's models/<job> (not the working directory's),
+    marked so it never ships as code; over --max-size nothing is written."""
+    home = tmp_path / "home"
+    home.mkdir()
+    project = project_with(
+        tmp_path, FIXTURES / "ok", {"hyperparameters": {"epochs": 2}, "tracking": {"uri": "sqlite"}}
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ok(sagelift(project, "run", "--quiet", home=home))
+    job = json.loads(ok(sagelift(project, "ls", "--json", home=home)))[0]["name"]
+    shipped = json.loads(ok(sagelift(project, "package", "--list", "--json", home=home)))
+
+    fetch = ("-C", str(project), "fetch", job, "--from-mlflow")
+    refused = sagelift(elsewhere, *fetch, "--max-size", "1", home=home)
+    assert refused.returncode == 2, refused.stderr
+    assert "over the fetch limit" in refused.stderr
+    assert not (project / "models").exists()
+
+    ok(sagelift(elsewhere, *fetch, home=home))
+    model = project / "models" / job
+    assert json.loads((model / "model.json").read_text())["epochs"] == 2
+    assert (model / ".sagelift-fetched").is_file()
+    assert list(elsewhere.iterdir()) == []
+    again = json.loads(ok(sagelift(project, "package", "--list", "--json", home=home)))
+    assert again["files"] == shipped["files"]
+    assert again["sha256"] == shipped["sha256"]

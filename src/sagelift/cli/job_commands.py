@@ -373,7 +373,7 @@ def cmd_fetch(args: argparse.Namespace, project: Path) -> int:
     if args.from_mlflow:
         from sagelift.tracking.fetch import fetch_from_mlflow
 
-        target = fetch_from_mlflow(project, args.job, dest, force=args.force)
+        target = fetch_from_mlflow(project, args.job, dest, force=args.force, max_bytes=max_bytes)
     else:
         target = jobs.fetch(project, args.job, dest, force=args.force, max_bytes=max_bytes)
     if args.dvc:
