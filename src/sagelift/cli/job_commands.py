@@ -20,7 +20,7 @@ from sagelift.job import JobHandle, JobState, JobStatus
 from sagelift.redaction import MASK, is_secret_name
 from sagelift.settings import settings_from_config
 from sagelift.sourcedir import parse_size
-from sagelift.spec import parse_job_spec
+from sagelift.spec import JobSpec, parse_job_spec
 
 __all__ = ["dispatch"]
 
@@ -260,21 +260,31 @@ def cmd_config(args: argparse.Namespace, project: Path) -> int:
         return 0
     config = _config(args, project)
     # Parse too, so an invalid value is reported here rather than at run time.
-    parse_job_spec(config, project)
+    spec = parse_job_spec(config, project)
+    values = {k: (_shown(k, v.value), v.source) for k, v in config.values.items()}
+    values.update(_derived(config, spec))
     if args.json:
-        render.as_json(
-            {k: {"value": _shown(k, v.value), "source": v.source} for k, v in config.values.items()}
-        )
+        render.as_json({k: {"value": v, "source": source} for k, (v, source) in values.items()})
         return 0
     if config.project_file is not None:
         render.out(f"# project file: {config.project_file}")
     if config.profile:
         render.out(f"# profile: {config.profile}")
-    rows = [
-        [key, _show(_shown(key, v.value)), v.source] for key, v in sorted(config.values.items())
-    ]
+    rows = [[key, _show(value), source] for key, (value, source) in sorted(values.items())]
     render.table(rows, ["key", "value", "source"])
     return 0
+
+
+def _derived(config: Resolved, spec: JobSpec) -> dict[str, tuple[Any, str]]:
+    """Defaults that other settings change, as the job will have them: ``kind`` (framework
+    when ``image.framework`` is set) and ``dependencies`` (``auto`` for framework jobs)."""
+    derived: dict[str, tuple[Any, str]] = {}
+    for key, value in (("kind", spec.kind), ("dependencies", spec.dependencies)):
+        entry = config.values.get(key)
+        if entry is not None and entry.source == "default" and entry.value != value:
+            why = "image.framework is set" if key == "kind" else f"kind = {spec.kind}"
+            derived[key] = (value, f"default ({why})")
+    return derived
 
 
 def _shown(key: str, value: Any) -> Any:
