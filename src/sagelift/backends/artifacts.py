@@ -31,6 +31,8 @@ from sagelift.contract.layout import TrainingLayout
 
 __all__ = [
     "checkpoint_entries",
+    "count_files",
+    "newest_mtime",
     "pack_directory",
     "pack_outputs",
     "release_inputs",
@@ -148,3 +150,14 @@ def release_inputs(layout: TrainingLayout) -> None:
 
     shutil.rmtree(layout.data_dir, ignore_errors=True)
     shutil.rmtree(overlay_scratch(layout.root), ignore_errors=True)
+
+
+def count_files(directory: Path) -> int:
+    """How many files ``directory`` holds, at any depth (0 when it does not exist)."""
+    return sum(1 for p in directory.rglob("*") if p.is_file()) if directory.is_dir() else 0
+
+
+def newest_mtime(directory: Path) -> float | None:
+    """When the newest file in ``directory`` was last written; None when it holds none."""
+    times = [p.stat().st_mtime for p in directory.rglob("*") if p.is_file()]
+    return max(times) if times else None
