@@ -5,64 +5,50 @@ The CLI is a view of these functions; a Python user calls them directly::
     spec = sagelift.load_spec(Path("."), hyperparameters={"epochs": 3})
     result = sagelift.run(spec)
     print(result.status.state, result.model_artifacts)
+
+Loading and submitting live in :mod:`sagelift.submission`, the job listing in
+:mod:`sagelift.listing`; both are offered here too.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
-from sagelift import preflight, records
-from sagelift.aws import resolve_region
+from sagelift import records
 from sagelift.backends import get_backend
-from sagelift.backends.base import (
-    Backend,
-    Capability,
-    LineSink,
-    StatusSink,
-    check_capabilities,
-)
-from sagelift.config import Resolved, load_config
-from sagelift.errors import (
-    EndpointUnreachable,
-    JobFailed,
-    JobVanished,
-    SageliftError,
-    SpecError,
-    StorageError,
-    UnsupportedFeature,
-    UsageError,
-)
-from sagelift.job import JobHandle, JobRecord, JobState, JobStatus, PreparedJob
-from sagelift.redaction import secret_names, secrets_notice
-from sagelift.settings import Settings, settings_from_config
-from sagelift.spec import (
-    JobSpec,
-    is_remote_uri,
-    parse_job_spec,
-    validate_job_name,
+from sagelift.backends.base import Capability, LineSink, StatusSink
+from sagelift.errors import JobFailed, StorageError, UsageError
+from sagelift.job import JobHandle, JobState, JobStatus
+from sagelift.listing import JobListing, creating_status, list_jobs, scan_jobs
+from sagelift.settings import Settings
+from sagelift.spec import JobSpec, is_remote_uri
+from sagelift.submission import (
+    TRACKING_FILE,
+    load_config_for,
+    load_settings,
+    load_spec,
+    submit,
 )
 
 if TYPE_CHECKING:
     from sagelift.tracking.base import RunInfo
 
 __all__ = [
+    "TRACKING_FILE",
     "JobListing",
     "JobResult",
     "describe",
     "fetch",
     "handle_for",
     "list_jobs",
+    "load_config_for",
     "load_settings",
     "load_spec",
     "logs",
@@ -78,12 +64,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WAIT_POLL_SECONDS = 0.05
-#: The region of a job when neither the settings, the environment nor an AWS profile name one
-#: (a local job's ``sagemaker_region``).
-DEFAULT_REGION = "us-east-1"
-#: Written by sagelift.tracking.session for tracked jobs (kept here so untracked runs never
-#: import the tracking stack).
-TRACKING_FILE = "tracking.json"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,167 +80,6 @@ class JobResult:
     @property
     def model_artifacts(self) -> str | None:
         return self.status.model_artifacts
-
-
-def load_config_for(
-    project_dir: Path,
-    *,
-    environ: Mapping[str, str] | None = None,
-    cli: Mapping[str, Any] | None = None,
-    profile: str | None = None,
-) -> Resolved:
-    return load_config(
-        project_dir, environ=os.environ if environ is None else environ, cli=cli, profile=profile
-    )
-
-
-def load_spec(
-    project_dir: Path | str = ".",
-    *,
-    environ: Mapping[str, str] | None = None,
-    profile: str | None = None,
-    **overrides: Any,
-) -> JobSpec:
-    """The job spec of ``project_dir`` with its layers; ``overrides`` act as CLI flags.
-
-    Table overrides are mappings: ``hyperparameters={"epochs": 3}``.
-    """
-    cli: dict[str, Any] = {}
-    for key, value in overrides.items():
-        if isinstance(value, Mapping):
-            cli.update({f"{key}.{sub}": v for sub, v in value.items()})
-        else:
-            cli[key] = value
-    project = Path(project_dir)
-    config = load_config_for(project, environ=environ, cli=cli, profile=profile)
-    return parse_job_spec(config, project)
-
-
-def backend_for(spec: JobSpec, settings: Settings | None = None) -> Backend:
-    """``ml.*`` instance types run on SageMaker (or, with ``backend = "rehearsal"``, their
-    SageMaker request runs here in its image); ``local``/``local_gpu`` on this machine, as a
-    process (default) or in a container image (``backend = "container"``)."""
-    chosen = settings.backend if settings is not None else None
-    if spec.instance_type.startswith("ml."):
-        return get_backend("rehearsal" if chosen == "rehearsal" else "sagemaker")
-    if chosen == "rehearsal":
-        raise UnsupportedFeature(
-            "a rehearsal runs the SageMaker request of an ml.* instance type; "
-            f"'{spec.instance_type}' is not one",
-            hint="pass --instance-type ml.m5.large (or another ml.* type) with --rehearse",
-        )
-    return get_backend(chosen if chosen in ("local", "container") else "local")
-
-
-def new_job_name(base: str, when: datetime) -> str:
-    """``<base>-YYYYMMDD-HHMMSS-<4 hex>``: unique, sortable, SageMaker-valid."""
-    suffix = f"-{when:%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
-    return base[: 63 - len(suffix)].rstrip("-") + suffix
-
-
-def load_settings(
-    project_dir: Path | str = ".",
-    *,
-    environ: Mapping[str, str] | None = None,
-    profile: str | None = None,
-) -> Settings:
-    """The settings (AWS, images, tracking) of ``project_dir``, from the same layers as the spec."""
-    return settings_from_config(
-        load_config_for(Path(project_dir), environ=environ, profile=profile)
-    )
-
-
-def submit(
-    spec: JobSpec, *, settings: Settings | None = None, allow_dirty_data: bool = False
-) -> JobHandle:
-    """Validate ``spec`` and start it; returns at once.
-
-    Every check happens before the first side effect: a UsageError leaves nothing behind.
-    A DVC-tracked channel that differs from its DVC record is refused (DirtyData) unless
-    ``allow_dirty_data``. With tracking on, the job's MLflow run is created here and the job
-    gets MLFLOW_TRACKING_URI / MLFLOW_RUN_ID / MLFLOW_EXPERIMENT_ID when it can reach the store.
-    """
-    if settings is None:
-        settings = load_settings(spec.project_dir)
-    backend = backend_for(spec, settings)
-    check_capabilities(backend, spec)
-    backend.check(spec)
-    preflight.check_local_inputs(spec)
-    preflight.check_channels_leave_code_alone(spec)
-    from sagelift.data.channels import dvc_versions
-
-    data_versions = dvc_versions(spec, allow_dirty=allow_dirty_data)
-    warn_secret_hyperparameters(spec)
-    created = records.now()
-    name = spec.job_name or new_job_name(spec.base_job_name, created)
-    validate_job_name(name)
-    record_dir = records.jobs_root(spec.project_dir) / name
-    if record_dir.exists():
-        raise SpecError(
-            f"job_name: a job named '{name}' already exists",
-            hint="job names are unique: drop job_name to get a generated one",
-            field="job_name",
-        )
-    job = PreparedJob(
-        spec=spec,
-        name=name,
-        record_dir=record_dir,
-        created_at=created,
-        region=resolve_region(settings.aws) or DEFAULT_REGION,
-        settings=settings,
-    )
-    backend.preflight(job)
-    records.create_record_dir(record_dir)
-    try:
-        records.write_record(
-            record_dir,
-            JobRecord(
-                name=name,
-                backend=backend.name,
-                created_at=created,
-                spec=spec,
-                data_versions=data_versions,
-            ),
-        )
-        if settings.tracking.uri:
-            from sagelift.tracking import session
-
-            tracking_env = session.begin(job)
-            if tracking_env:
-                environment = {**tracking_env, **spec.environment}
-                job = replace(job, spec=replace(spec, environment=environment))
-        handle = backend.submit(job)
-    except BaseException as exc:
-        # A backend raises a SageliftError only before the job has started: leave nothing
-        # behind. Interrupted, it has recorded how the job ended once the job had a status;
-        # before that the record was never visible, and goes.
-        if isinstance(exc, SageliftError) or not records.has_status(record_dir):
-            _remove_record(record_dir)
-        raise
-    if (record_dir / TRACKING_FILE).exists():
-        from sagelift.tracking import session
-
-        session.submitted(record_dir)
-    return handle
-
-
-def warn_secret_hyperparameters(spec: JobSpec) -> tuple[str, ...]:
-    """Log one warning naming the hyperparameters that look like secrets; returns their names.
-
-    Their values are masked in sagelift's own output (``sagelift.redaction``), but the job and,
-    on SageMaker, the job's description carry them in the clear.
-    """
-    names = secret_names(spec.hyperparameters)
-    if names:
-        log.warning("%s", secrets_notice(names, remote=not spec.is_local))
-    return names
-
-
-def _remove_record(record_dir: Path) -> None:
-    shutil.rmtree(record_dir, ignore_errors=True)
-    for parent in (record_dir.parent, record_dir.parent.parent):
-        with contextlib.suppress(OSError):
-            parent.rmdir()  # only when empty: .sagelift/jobs, then .sagelift
 
 
 def handle_for(project_dir: Path, name: str) -> JobHandle:
@@ -287,154 +106,8 @@ def current_status(handle: JobHandle) -> JobStatus:
     """What the job's backend reports now; a job still being created (no status recorded yet)
     is ``InProgress`` / ``Starting`` with a note saying so."""
     if not records.has_status(handle.record_dir):
-        return _creating(handle, records.read_header(handle.record_dir).created_at)
+        return creating_status(handle, records.read_header(handle.record_dir).created_at)
     return get_backend(handle.backend).describe(handle)
-
-
-def _creating(handle: JobHandle, created: datetime) -> JobStatus:
-    return JobStatus(
-        name=handle.name,
-        backend=handle.backend,
-        state=JobState.IN_PROGRESS,
-        secondary_status="Starting",
-        created_at=created,
-        transitions=(("Starting", created),),
-        notes=("being created: no status recorded yet",),
-    )
-
-
-Condition = Literal["ok", "creating", "unknown", "damaged"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobListing:
-    """One row of a project's job list.
-
-    ``condition``: ``ok`` (``status`` is current), ``creating`` (no status recorded yet;
-    ``status`` is a placeholder), ``unknown`` (the backend could not be asked, ``status`` is the
-    last one recorded, ``reason`` says why) or ``damaged`` (the record cannot be read;
-    ``status`` is None, ``reason`` says what is wrong and ``hint`` how to move it aside).
-    """
-
-    name: str
-    record_dir: Path
-    backend: str | None
-    condition: Condition
-    status: JobStatus | None
-    reason: str | None = None
-    hint: str | None = None
-    problem: SageliftError | None = field(default=None, compare=False)
-
-    @property
-    def label(self) -> str:
-        """The status column of ``sagelift ls``."""
-        if self.condition == "damaged":
-            return "damaged"
-        if self.condition == "unknown":
-            return f"unknown ({self.reason})"
-        if self.condition == "creating":
-            return "creating"
-        assert self.status is not None
-        return self.status.state.value
-
-
-def scan_jobs(project_dir: Path) -> list[JobListing]:
-    """Every recorded job of the project, newest first, damaged records last; never raises
-    for one job's sake.
-
-    Each record is read once. A job whose recorded status is terminal is listed from that
-    status alone: a finished job's status never changes (SageMaker's Completed, Failed and
-    Stopped are final too), so no backend is asked. A running job is described by its backend;
-    when that fails the row keeps the last recorded status and says why (``unknown``), and an
-    endpoint found unreachable is not tried again for the other jobs of the listing.
-    """
-    listing = []
-    unreachable: dict[tuple[str, ...], EndpointUnreachable] = {}
-    for entry in records.scan_records(project_dir):
-        header = entry.header
-        if header is None:
-            assert entry.damage is not None
-            listing.append(_damaged(entry.record_dir, None, entry.damage))
-            continue
-        handle = header.handle(entry.record_dir)
-        try:
-            recorded = records.read_status(entry.record_dir)
-            if recorded.state.is_terminal:
-                listing.append(_row(handle, "ok", recorded))
-                continue
-            endpoint = _endpoint_of(handle)
-            if endpoint in unreachable:
-                listing.append(_unknown(handle, recorded, unreachable[endpoint]))
-                continue
-            listing.append(_row(handle, "ok", get_backend(header.backend).describe(handle)))
-        except FileNotFoundError:  # no status.json yet
-            listing.append(_row(handle, "creating", _creating(handle, header.created_at)))
-        except records.DamagedRecord as exc:
-            listing.append(_damaged(entry.record_dir, header.backend, exc))
-        except EndpointUnreachable as exc:
-            unreachable[endpoint] = exc
-            listing.append(_unknown(handle, recorded, exc))
-        except SageliftError as exc:
-            listing.append(_unknown(handle, recorded, exc))
-    return listing
-
-
-def _endpoint_of(handle: JobHandle) -> tuple[str, ...]:
-    """Which API a job's backend asks about it: jobs sharing one share its reachability."""
-    if handle.backend != "sagemaker":
-        return (handle.backend,)
-    cloud = records.read_record(handle.record_dir).cloud
-    if cloud is None:
-        return (handle.backend, handle.name)
-    return (handle.backend, cloud.region, cloud.aws.endpoint_url or "", cloud.aws.profile or "")
-
-
-def _row(handle: JobHandle, condition: Condition, status: JobStatus) -> JobListing:
-    return JobListing(
-        name=handle.name,
-        record_dir=handle.record_dir,
-        backend=handle.backend,
-        condition=condition,
-        status=status,
-    )
-
-
-def _damaged(record_dir: Path, backend: str | None, exc: SageliftError) -> JobListing:
-    return JobListing(
-        name=record_dir.name,
-        record_dir=record_dir,
-        backend=backend,
-        condition="damaged",
-        status=None,
-        reason=exc.message,
-        hint=records.aside_hint(record_dir),
-        problem=exc,
-    )
-
-
-def _unknown(handle: JobHandle, recorded: JobStatus, exc: SageliftError) -> JobListing:
-    if isinstance(exc, EndpointUnreachable):
-        reason = "endpoint unreachable"
-    elif isinstance(exc, JobVanished):
-        reason = "job not found in SageMaker" if handle.backend == "sagemaker" else "job not found"
-    else:
-        reason = exc.headline
-    return JobListing(
-        name=handle.name,
-        record_dir=handle.record_dir,
-        backend=handle.backend,
-        condition="unknown",
-        status=recorded,
-        reason=reason,
-        hint=exc.hint,
-        problem=exc,
-    )
-
-
-def list_jobs(project_dir: Path) -> list[JobStatus]:
-    """The status of every readable recorded job of the project, newest first (the last
-    recorded one where the backend cannot be asked; :func:`scan_jobs` says which and why)."""
-    return [row.status for row in scan_jobs(project_dir) if row.status is not None]
 
 
 def logs(project_dir: Path, name: str, *, follow: bool = False) -> Iterator[str]:

@@ -12,7 +12,7 @@ from sagelift.backends.base import JobState, JobStatus
 from sagelift.errors import SageliftError
 
 if TYPE_CHECKING:
-    from sagelift.jobs import JobListing
+    from sagelift.listing import JobListing
     from sagelift.sourcedir import PackageListing
 
 __all__ = ["error", "internal_error", "line", "status_summary", "table"]
