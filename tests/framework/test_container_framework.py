@@ -19,6 +19,7 @@ import pytest
 from sagelift import jobs, records
 from sagelift.aws import AwsSettings, client
 from sagelift.backends.base import JobState
+from sagelift.errors import CredentialsError
 from sagelift.images.builder import PodmanCLI
 from sagelift.images.service import framework_ref, local_image
 from sagelift.settings import ImageSettings, Settings
@@ -226,3 +227,27 @@ def test_the_checkpoint_helper_imports_in_the_framework_image(
         facts = _model_facts(archive.parent)
     assert facts["latest_step"] == 2
     assert facts["helper"] == "/opt/ml/code/sagelift/__init__.py"
+
+
+def test_without_aws_credentials_a_missing_framework_image_is_a_clear_error(
+    tmp_path: Path, aws_settings: AwsSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 3 naming the image and the ways out (log in, tag a local image, image.uri); no
+    pull is attempted."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    settings = Settings(
+        aws=aws_settings, image=ImageSettings(framework="sklearn", container_cli="podman")
+    )
+    recorder = _Recorder()
+    project = framework_project(tmp_path / "p")
+    spec = jobs.load_spec(project, environ={"HOME": str(tmp_path)})
+    with pytest.raises(CredentialsError) as raised:
+        local_image(spec, settings, PodmanCLI(runner=recorder))
+    assert framework_ref(settings) in raised.value.message
+    assert "podman tag" in raised.value.hint
+    assert raised.value.exit_code == 3
+    assert not any("pull" in argv or "login" in argv for argv, _ in recorder.calls)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from sagelift.aws import resolve_region
-from sagelift.errors import ConfigError, ImageError, UnsupportedFeature
+from sagelift.errors import ConfigError, CredentialsError, ImageError, UnsupportedFeature
 from sagelift.images.base import (
     PYTHON_LABEL,
     BaseImage,
@@ -243,7 +243,15 @@ def pull_image(cli: ContainerCLI, ref: str, settings: Settings) -> None:
     registry = parse_image_ref(ref).registry
     login: RegistryLogin | None = None
     if registry is not None and (registry == settings.registry or parse_ecr_registry(registry)):
-        login = pull_login(settings.aws, registry)
+        try:
+            login = pull_login(settings.aws, registry)
+        except CredentialsError as exc:
+            raise CredentialsError(
+                f"{ref} is not on this machine; pulling it from ECR needs a login: "
+                f"{exc.message}",
+                hint=f"{exc.hint}; or tag a local image as {ref} (podman tag), or set image.uri "
+                "to an image on this machine",
+            ) from exc
     plain = RegistryLogin(registry=registry or "", username="", password="", account="")
     tls_verify = not (registry is not None and plain.plain_http)
     if login is not None:
