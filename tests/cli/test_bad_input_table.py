@@ -483,6 +483,14 @@ CASES: dict[str, Case] = {
     "byo on the container backend without image.uri": case(
         "run", "--backend", "container", toml=toml('kind = "byo"'), needles="image.uri"
     ),
+    # --rehearse and --backend both say where the job runs: a later --backend must not turn a
+    # rehearsal into a real SageMaker job (with a role configured, it would have been created).
+    "rehearse then backend local": case(
+        "run", "--rehearse", "--backend", "local", *CLOUD, toml=CLOUD_TOML, needles="--rehearse"
+    ),
+    "backend container then rehearse": case(
+        "run", "--backend", "container", "--rehearse", *CLOUD, toml=CLOUD_TOML, needles="--backend"
+    ),
     # A framework job runs a prebuilt image sagelift knows.
     "framework on the container backend without a framework image": case(
         "run", "--backend", "container", toml=toml('kind = "framework"'), needles="framework"

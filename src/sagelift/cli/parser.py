@@ -78,10 +78,13 @@ def _spec_flags() -> Parser:
     g.add_argument("--job-name", help="exact job name")
     g.add_argument("--instance-type", help="'local' (default), 'local_gpu', or ml.* for SageMaker")
     g.add_argument("--instance-count", type=int, help="number of instances")
-    g.add_argument(
+    # One place says where the job runs: a --backend after --rehearse (or before it) must not
+    # quietly turn a rehearsal into a real, billed SageMaker job.
+    where = g.add_mutually_exclusive_group()
+    where.add_argument(
         "--backend", choices=("local", "container"), help="local process or container image"
     )
-    g.add_argument(
+    where.add_argument(
         "--rehearse",
         dest="backend",
         action="store_const",
