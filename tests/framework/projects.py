@@ -1,6 +1,7 @@
 """Small framework-kind projects for tests: a script that imports a helper module beside it
 (from its own process and from a subprocess), a package absent from the framework's set
-(``tinydep``, a wheel made here, offline), and a model file written to SM_MODEL_DIR."""
+(``tinydep``, a wheel made here, offline), and a model file written to SM_MODEL_DIR that says
+what the script saw (its arguments, channels, ``hyperparameters.json``)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ facts = {
     "channels": json.loads(os.environ.get("SM_CHANNELS", "[]")),
     "train_files": sorted(os.listdir(os.environ["SM_CHANNEL_TRAIN"])),
 }
+with open(os.path.join(os.environ["SM_INPUT_CONFIG_DIR"], "hyperparameters.json")) as handle:
+    facts["hyperparameters"] = json.load(handle)
 try:
     import tinydep
     facts["tinydep"] = tinydep.VALUE

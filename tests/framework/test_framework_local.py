@@ -125,3 +125,39 @@ def test_current_environment_mode_warns_when_requirements_are_unsatisfied(
     assert "tinydep (not installed)" in warning
     assert result.status.model_artifacts is not None
     assert facts_of(Path(result.status.model_artifacts))["tinydep"] is None
+
+
+@needs_opt_ml
+def test_a_tensorflow_job_gets_the_model_dir_argument_as_on_sagemaker(tmp_path, environ) -> None:
+    """The TensorFlow estimator adds ``model_dir``, so a published TF script's ``--model_dir``
+    is there; on this machine it names the container's model dir. No other framework's."""
+    tensorflow = {"framework": "tensorflow", "framework_version": "2.13.0"}
+    project = framework_project(tmp_path / "tf", image=tensorflow, dependencies="current")
+    result = jobs.run(jobs.load_spec(project, environ=environ))
+    assert result.status.state is JobState.COMPLETED, result.status.failure_reason
+    assert result.status.model_artifacts is not None
+    facts = facts_of(Path(result.status.model_artifacts))
+    assert facts["hyperparameters"]["model_dir"] == '"/opt/ml/model"'
+    argv = facts["argv"]
+    assert argv[argv.index("--model_dir") + 1] == "/opt/ml/model"
+    sklearn = jobs.run(jobs.load_spec(framework_project(tmp_path / "sk"), environ=environ))
+    assert sklearn.status.model_artifacts is not None
+    facts = facts_of(Path(sklearn.status.model_artifacts))
+    assert "model_dir" not in facts["hyperparameters"]
+    assert "--model_dir" not in facts["argv"]
+
+
+@needs_opt_ml
+def test_a_model_dir_the_user_sets_reaches_a_tensorflow_script(tmp_path, environ) -> None:
+    project = framework_project(
+        tmp_path / "tf",
+        image={"framework": "tensorflow", "framework_version": "2.13.0"},
+        hyperparameters={"model_dir": "/opt/ml/model/export", "epochs": 2},
+        dependencies="current",
+    )
+    result = jobs.run(jobs.load_spec(project, environ=environ))
+    assert result.status.state is JobState.COMPLETED, result.status.failure_reason
+    assert result.status.model_artifacts is not None
+    facts = facts_of(Path(result.status.model_artifacts))
+    assert facts["hyperparameters"]["model_dir"] == '"/opt/ml/model/export"'
+    assert facts["hyperparameters"]["epochs"] == "2"

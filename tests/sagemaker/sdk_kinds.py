@@ -8,7 +8,9 @@ train.py), images {kind: URI}, train (the channel's S3 URI), code_prefix, entryp
 arguments (sagelift's launcher for the dependencies-only kind), hyperparameters, and
 multihost: the official PyTorch estimator for a 4-instance ``torch_distributed`` job
 ({job_name, instance_type, framework_version, py_version, image, hyperparameters}, captured
-under its job name). The
+under its job name); and tensorflow: the official TensorFlow estimator, once per job of
+{framework_version, py_version, image, jobs {job_name: distribution or null}}, each captured
+under its job name. The
 SDK's own S3 calls (the sourcedir.tar.gz it uploads) reach the same moto server through
 AWS_ENDPOINT_URL, set by the caller.
 """
@@ -23,6 +25,7 @@ from sagemaker.inputs import TrainingInput
 from sagemaker.pytorch.estimator import PyTorch
 from sagemaker.session import Session
 from sagemaker.sklearn.estimator import SKLearn
+from sagemaker.tensorflow.estimator import TensorFlow
 
 config = json.loads(sys.argv[1])
 bucket = config["bucket"]
@@ -109,6 +112,24 @@ with contextlib.suppress(Captured):
         wait=False,
         logs=False,
     )
+# tensorflow: the official TensorFlow estimator (it adds model_dir), with and without MPI.
+tensorflow = config["tensorflow"]
+for job_name, distribution in tensorflow["jobs"].items():
+    estimator = TensorFlow(
+        entry_point="train.py",
+        source_dir=config["source_dir"],
+        framework_version=tensorflow["framework_version"],
+        py_version=tensorflow["py_version"],
+        distribution=distribution,
+        **common,
+    )
+    assert estimator.training_image_uri() == tensorflow["image"]
+    with contextlib.suppress(Captured):
+        estimator.fit(
+            {"train": TrainingInput(config["train"])}, job_name=job_name, wait=False, logs=False
+        )
 requests = {kind: captured[f"kinds-{kind}"] for kind in estimators}
 requests[multihost["job_name"]] = captured[multihost["job_name"]]
+for job_name in tensorflow["jobs"]:
+    requests[job_name] = captured[job_name]
 print(json.dumps(requests, sort_keys=True))

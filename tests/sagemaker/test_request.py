@@ -245,3 +245,34 @@ def test_a_framework_request_is_what_the_sdk_v2_framework_estimators_send() -> N
         "sagemaker_submit_directory": json.dumps(CODE.prefix_uri + "sourcedir.tar.gz"),
     }
     assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["train"]
+
+
+def test_a_tensorflow_request_sends_model_dir_as_the_tensorflow_estimator_does() -> None:
+    # TensorFlow(...).fit(): model_dir = s3_path_join(output_path, job_name, "model"), and
+    # /opt/ml/model with MPI enabled (sagemaker/tensorflow/estimator.py, _default_s3_path).
+    spec, kwargs = SPECS["framework"]
+    hps = _request(spec, framework="tensorflow", output_path=f"{ROOT}/output/")["HyperParameters"]
+    assert hps["model_dir"] == json.dumps(f"{ROOT}/output/wine-20260101-000000-abcd/model")
+    mpi = replace(spec, distribution=Distribution(kind="mpi"))
+    hps = _request(mpi, framework="tensorflow", **kwargs)["HyperParameters"]
+    assert hps["model_dir"] == '"/opt/ml/model"'
+    assert hps["sagemaker_mpi_enabled"] == "true"
+
+
+def test_no_other_framework_and_no_script_mode_job_gets_a_model_dir() -> None:
+    spec, _ = SPECS["framework"]
+    for framework in ("sklearn", "pytorch", "huggingface", None):
+        assert "model_dir" not in _request(spec, framework=framework)["HyperParameters"]
+    script = replace(spec, kind="script")
+    assert "model_dir" not in _request(script, framework="tensorflow")["HyperParameters"]
+
+
+def test_a_model_dir_the_user_sets_wins_over_the_tensorflow_default() -> None:
+    # The SDK's model_dir= argument wins over its default; in sagelift that is the user's
+    # model_dir hyperparameter.
+    spec, _ = SPECS["framework"]
+    mine = replace(spec, hyperparameters={"model_dir": "s3://mine/models"})
+    for distribution in (None, Distribution(kind="mpi")):
+        job = replace(mine, distribution=distribution)
+        hps = _request(job, framework="tensorflow")["HyperParameters"]
+        assert hps["model_dir"] == '"s3://mine/models"'

@@ -1,6 +1,8 @@
 """Each job kind's CreateTrainingJob request against the one the SageMaker SDK v2 sends for the
-equivalent estimator, field by field; and a 4-instance ``torch_distributed`` framework job's
-against the official ``PyTorch`` estimator's (``pytorch_torch_distributed_4``).
+equivalent estimator, field by field; a 4-instance ``torch_distributed`` framework job's
+against the official ``PyTorch`` estimator's (``pytorch_torch_distributed_4``); and a
+TensorFlow framework job's, with and without MPI, against the official ``TensorFlow``
+estimator's, which adds ``model_dir`` (``tensorflow``, ``tensorflow_mpi``).
 
 The SDK's requests are golden files (``tests/golden/sdk/<case>.json``), captured from the SDK
 itself against the moto server by the ``sdk`` tier (``sdk_kinds.py``, run in the SDK's side
@@ -79,17 +81,32 @@ MULTIHOST_VERSION = "2.1.0"
 MULTIHOST_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-gpu-py310"
 MULTIHOST_INSTANCE = "ml.g5.12xlarge"
 MULTIHOST_HYPERPARAMETERS: dict[str, Any] = {"epochs": 3, "lr": 0.01, "backend": "nccl"}
+#: The TensorFlow cases: the official TensorFlow estimator on one CPU instance, plain and MPI.
+TENSORFLOW = "tensorflow"
+TENSORFLOW_MPI = "tensorflow_mpi"
+TENSORFLOW_JOBS = {TENSORFLOW: "kinds-tensorflow", TENSORFLOW_MPI: "kinds-tensorflow-mpi"}
+TENSORFLOW_DISTRIBUTIONS: dict[str, dict[str, Any] | None] = {
+    TENSORFLOW: None,
+    TENSORFLOW_MPI: {"mpi": {"enabled": True}},
+}
+TENSORFLOW_VERSION = "2.13.0"
+TENSORFLOW_IMAGE = (
+    "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.13.0-cpu-py310"
+)
+CASES = (*KINDS, MULTIHOST, TENSORFLOW, TENSORFLOW_MPI)
+METRICS_TIME_SERIES = {
+    "AlgorithmSpecification.EnableSageMakerMetricsTimeSeries": "the PyTorch (1.3 and later) "
+    "and TensorFlow (1.15 and later) estimators turn SageMaker Metrics time series on by "
+    "themselves; sagelift leaves the API's default (off) on every kind, its metrics still read "
+    "from the logs",
+}
 ALLOWED: dict[str, dict[str, str]] = {
     "framework": {**COMMON, **SHIPPED_CODE},
     "byo": dict(COMMON),
     "script": {**COMMON, **SHIPPED_CODE},
-    MULTIHOST: {
-        **COMMON,
-        **SHIPPED_CODE,
-        "AlgorithmSpecification.EnableSageMakerMetricsTimeSeries": "the PyTorch estimator (1.3 "
-        "and later) turns SageMaker Metrics time series on by itself; sagelift leaves the API's "
-        "default (off) on every kind, its metrics still read from the logs",
-    },
+    MULTIHOST: {**COMMON, **SHIPPED_CODE, **METRICS_TIME_SERIES},
+    TENSORFLOW: {**COMMON, **SHIPPED_CODE, **METRICS_TIME_SERIES},
+    TENSORFLOW_MPI: {**COMMON, **SHIPPED_CODE, **METRICS_TIME_SERIES},
 }
 #: case -> the job kind whose README rows must explain its differences.
 CASE_KINDS: dict[str, JobKind] = {
@@ -97,6 +114,8 @@ CASE_KINDS: dict[str, JobKind] = {
     "byo": "byo",
     "script": "script",
     MULTIHOST: "framework",
+    TENSORFLOW: "framework",
+    TENSORFLOW_MPI: "framework",
 }
 
 
@@ -145,27 +164,47 @@ def _multihost_settings() -> Resolved:
     return resolve([Layer(source="sagelift.toml", values=values)])
 
 
-def _multihost_spec() -> JobSpec:
-    spec = parse_job_spec(_multihost_settings(), Path("/p/ddp"))
+def _tensorflow_settings(case: str) -> Resolved:
+    """The project settings of the job the TensorFlow estimator of ``case`` stands for."""
+    distribution = TENSORFLOW_DISTRIBUTIONS[case]
+    values = flatten(
+        {
+            "entry_point": "train.py",
+            "image": {"framework": "tensorflow", "framework_version": TENSORFLOW_VERSION},
+            "instance_type": "ml.m5.large",
+            "hyperparameters": HYPERPARAMETERS,
+            "channels": {"train": {"uri": TRAIN}},
+            "output_path": f"s3://{BUCKET}/output",
+            **({"distribution": distribution} if distribution else {}),
+        },
+        "sagelift.toml",
+    )
+    return resolve([Layer(source="sagelift.toml", values=values)])
+
+
+def _framework_job(case: str) -> tuple[JobSpec, str, str, str]:
+    """The spec, job name, image and ``image.framework`` of a case set up as a project."""
+    if case == MULTIHOST:
+        settings, job_name = _multihost_settings(), MULTIHOST_JOB
+    else:
+        settings, job_name = _tensorflow_settings(case), TENSORFLOW_JOBS[case]
+    spec = parse_job_spec(settings, Path("/p/ddp"))
     assert spec.kind == "framework"
-    return spec
-
-
-def _multihost_image() -> str:
-    settings = _multihost_settings()
-    return framework_image_uri(
+    image = framework_image_uri(
         settings.get("image.framework"),
         settings.get("image.framework_version"),
         region=REGION,
-        instance_type=MULTIHOST_INSTANCE,
+        instance_type=spec.instance_type,
     )
+    return spec, job_name, image, settings.get("image.framework")
 
 
 def sagelift_request(case: str) -> dict[str, Any]:
-    if case == MULTIHOST:
-        spec, job_name, image = _multihost_spec(), MULTIHOST_JOB, _multihost_image()
+    if case in (MULTIHOST, *TENSORFLOW_JOBS):
+        spec, job_name, image, framework = _framework_job(case)
     else:
         spec, job_name, image = _spec(CASE_KINDS[case]), f"kinds-{case}", IMAGES[case]
+        framework = "sklearn" if case == "framework" else None
     request = build_create_training_job_request(
         spec,
         job_name=job_name,
@@ -177,6 +216,7 @@ def sagelift_request(case: str) -> dict[str, Any]:
         checkpoint_s3_uri=None,
         region=REGION,
         tags={"sagelift:project": "wine", "sagelift:version": "0"},
+        framework=framework,
     )
     validate_request(request)
     return request
@@ -223,7 +263,7 @@ def _golden(kind: str) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize("case", [*KINDS, MULTIHOST])
+@pytest.mark.parametrize("case", CASES)
 def test_the_request_differs_from_the_sdks_only_as_listed(case: str) -> None:
     found = differences(_golden(case), sagelift_request(case))
     allowed = ALLOWED[case]
@@ -246,6 +286,21 @@ def test_a_torch_distributed_job_asks_for_what_the_pytorch_estimator_asks_for() 
     assert ours["AlgorithmSpecification"]["TrainingImage"] == MULTIHOST_IMAGE
     source = ours["InputDataConfig"][0]["DataSource"]["S3DataSource"]
     assert source["S3DataDistributionType"] == "ShardedByS3Key"
+
+
+def test_a_tensorflow_job_sends_the_model_dir_the_tensorflow_estimator_sends() -> None:
+    """``<output_path>/<job>/model`` in S3, ``/opt/ml/model`` under MPI; no other framework
+    estimator sends one."""
+    for case, expected in (
+        (TENSORFLOW, f"s3://{BUCKET}/output/{TENSORFLOW_JOBS[TENSORFLOW]}/model"),
+        (TENSORFLOW_MPI, "/opt/ml/model"),
+    ):
+        sent = _golden(case)["HyperParameters"]["model_dir"]
+        assert sent == json.dumps(expected)
+        assert sagelift_request(case)["HyperParameters"]["model_dir"] == sent
+    for case in ("framework", MULTIHOST):
+        assert "model_dir" not in _golden(case)["HyperParameters"]
+        assert "model_dir" not in sagelift_request(case)["HyperParameters"]
 
 
 def test_what_the_kinds_send_as_the_sdk_does() -> None:
@@ -305,6 +360,12 @@ def test_the_golden_requests_are_what_the_sdk_sends(
             "image": MULTIHOST_IMAGE,
             "hyperparameters": MULTIHOST_HYPERPARAMETERS,
         },
+        "tensorflow": {
+            "framework_version": TENSORFLOW_VERSION,
+            "py_version": "py310",
+            "image": TENSORFLOW_IMAGE,
+            "jobs": {job: TENSORFLOW_DISTRIBUTIONS[case] for case, job in TENSORFLOW_JOBS.items()},
+        },
     }
     done = run_sdk(
         (HERE / "sdk_kinds.py").read_text(encoding="utf-8"),
@@ -316,7 +377,9 @@ def test_the_golden_requests_are_what_the_sdk_sends(
     keys = [o["Key"] for o in client("s3", aws_settings).list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert "kinds-framework/source/sourcedir.tar.gz" in keys
     captured[MULTIHOST] = captured.pop(MULTIHOST_JOB)
-    for case in [*KINDS, MULTIHOST]:
+    for case, job in TENSORFLOW_JOBS.items():
+        captured[case] = captured.pop(job)
+    for case in CASES:
         actual = json.dumps(captured[case], indent=2, sort_keys=True) + "\n"
         golden = GOLDEN / f"{case}.json"
         if os.environ.get("SAGELIFT_UPDATE_GOLDEN") == "1":

@@ -24,7 +24,13 @@ IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2
 BUCKET = "sagelift-jobs"
 
 
-def _project(make_project: MakeProject, endpoint: str, **extra: Any) -> Path:
+def _project(
+    make_project: MakeProject,
+    endpoint: str,
+    *,
+    image: dict[str, str] | None = None,
+    **extra: Any,
+) -> Path:
     config: dict[str, Any] = {
         "instance_type": "ml.m5.xlarge",
         "hyperparameters": {"epochs": 2},
@@ -34,7 +40,7 @@ def _project(make_project: MakeProject, endpoint: str, **extra: Any) -> Path:
             "role": "sagelift-test",
             "bucket": BUCKET,
         },
-        "image": {"uri": IMAGE},
+        "image": image or {"uri": IMAGE},
     }
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
@@ -111,6 +117,29 @@ def test_submit_stores_the_request_field_by_field(
     assert record.cloud.arn == stored["TrainingJobArn"]
     assert record.cloud.request["Environment"] == {"SAGELIFT_BACKEND": "sagemaker"}
     assert "testing" not in (handle.record_dir / "job.json").read_text()  # no credentials
+
+
+def test_a_tensorflow_framework_job_gets_the_tensorflow_estimators_model_dir(
+    make_project: MakeProject,
+    moto_endpoint: str,
+    aws_settings: AwsSettings,
+    role_arn: str,
+    bucket: str,
+) -> None:
+    """``image.framework = "tensorflow"`` reaches the request: ``model_dir`` is
+    ``<output path>/<job>/model``, as the TensorFlow estimator sends it."""
+    tensorflow = {"framework": "tensorflow", "framework_version": "2.13.0"}
+    project = _project(make_project, moto_endpoint, image=tensorflow)
+    spec = jobs.load_spec(project, environ={})
+    assert spec.kind == "framework"
+    handle = jobs.submit(spec, settings=jobs.load_settings(project, environ={}))
+
+    stored = client("sagemaker", aws_settings).describe_training_job(TrainingJobName=handle.name)
+    assert stored["AlgorithmSpecification"]["TrainingImage"].endswith(
+        "/tensorflow-training:2.13.0-cpu-py310"
+    )
+    output = stored["OutputDataConfig"]["S3OutputPath"]
+    assert stored["HyperParameters"]["model_dir"] == json.dumps(f"{output}/{handle.name}/model")
 
 
 def _set_state(name: str, **attributes: Any) -> None:

@@ -39,6 +39,7 @@ from sagelift.contract.config_files import (
     write_config_files,
 )
 from sagelift.contract.distribution import distribution_hyperparameters
+from sagelift.contract.estimators import estimator_hyperparameters
 from sagelift.contract.hyperparameters import encode_v3_hyperparameters
 from sagelift.contract.layout import TrainingLayout
 from sagelift.data.channel_inputs import stage_manifest
@@ -190,7 +191,9 @@ def stage_layout(
     """Create ``layout`` for ``job``: directories, code, channels (but ``skip``, which the
     launcher overlays), checkpoints (unless not ``restore_checkpoints``) and the
     three config files (naming ``view`` paths) as host ``host`` of ``spec.instance_count``
-    sees them: ``ShardedByS3Key`` channels hold that host's share only.
+    sees them: ``ShardedByS3Key`` channels hold that host's share only. A framework job's
+    hyperparameters carry what its estimator adds (``contract.estimators``), with the
+    container's paths: TensorFlow's ``model_dir`` is ``/opt/ml/model``.
     Logs what was left out of the code that the user should hear about (secrets)."""
     for directory in layout.directories(channel_dir_names(spec)):
         directory.mkdir(parents=True, exist_ok=True)
@@ -218,6 +221,13 @@ def stage_layout(
             region=job.region,
             framework_params=distribution_hyperparameters(
                 spec.distribution, instance_type=spec.instance_type
+            ),
+            # No S3 output to name here: TensorFlow's model_dir is the container's model dir.
+            defaults=estimator_hyperparameters(
+                job.settings.image.framework if spec.is_framework else None,
+                output_path=None,
+                job_name=job.name,
+                distribution=spec.distribution,
             ),
         ),
         input_data_config=render_input_data_config(

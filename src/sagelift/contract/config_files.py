@@ -71,6 +71,7 @@ def render_hyperparameters(
     region: str,
     log_level: int = 20,
     framework_params: Mapping[str, JSONValue] | None = None,
+    defaults: Mapping[str, JSONValue] | None = None,
 ) -> dict[str, str]:
     """``hyperparameters.json`` for a script-mode job: user values plus SDK v2's reserved keys.
 
@@ -79,7 +80,9 @@ def render_hyperparameters(
     ``sagemaker_submit_directory`` (the toolkit then uses ``<root>/code``).
     ``framework_params`` are further reserved keys (the distribution settings,
     ``sagelift.contract.distribution``). Reserved keys win
-    over user keys of the same name. The result is sorted by key.
+    over user keys of the same name. ``defaults`` are keys an estimator adds of its own
+    (``sagelift.contract.estimators``): user keys of the same name win over them. The result
+    is sorted by key.
     """
     reserved: dict[str, JSONValue] = {
         **(framework_params or {}),
@@ -91,7 +94,7 @@ def render_hyperparameters(
         reserved["sagemaker_program"] = program
     if submit_directory is not None:
         reserved["sagemaker_submit_directory"] = submit_directory
-    encoded = encode_hyperparameters({**user_hps, **reserved})
+    encoded = encode_hyperparameters({**(defaults or {}), **user_hps, **reserved})
     return dict(sorted(encoded.items()))
 
 

@@ -239,6 +239,7 @@ class SageMakerBackend:
             tags=tags,
             enable_spot=spec.spot,
             max_wait=spot_max_wait(spec) if spec.spot else None,
+            framework=job.settings.image.framework,
         )
 
     def preflight(self, job: PreparedJob) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sagelift.contract.config_files import render_byo_hyperparameters, render_hyperparameters
 from sagelift.contract.distribution import distribution_hyperparameters
+from sagelift.contract.estimators import estimator_hyperparameters
 from sagelift.contract.hyperparameters import encode_v3_hyperparameters
 from sagelift.package import VERSION
 from sagelift.spec import Channel, JobSpec, is_remote_uri
@@ -108,6 +109,7 @@ def build_create_training_job_request(
     enable_spot: bool = False,
     max_wait: int | None = None,
     retry_attempts: int | None = None,
+    framework: str | None = None,
 ) -> dict[str, Any]:
     """The CreateTrainingJob request for ``spec``, as boto3 takes it. Pure.
 
@@ -128,8 +130,11 @@ def build_create_training_job_request(
     ``ContainerArguments`` (the image's own entry point, the sagemaker-training toolkit, runs),
     no code channel: ``sagemaker_submit_directory`` is the S3 URI of ``sourcedir.tar.gz``,
     with ``sagemaker_program``, ``sagemaker_container_log_level``, ``sagemaker_job_name`` and
-    ``sagemaker_region``, every value JSON-encoded. Script-mode and framework jobs need
-    ``code``; ValueError otherwise.
+    ``sagemaker_region``, every value JSON-encoded; and what the estimator of ``framework``
+    (``image.framework``) adds of its own (``sagelift.contract.estimators``: TensorFlow's
+    ``model_dir``, ``<output_path>/<job_name>/model``, or ``/opt/ml/model`` under MPI) unless
+    the user's hyperparameters set it. Script-mode and framework jobs need ``code``;
+    ValueError otherwise.
     """
     algorithm: dict[str, Any] = {
         "TrainingImage": image_uri,
@@ -158,6 +163,12 @@ def build_create_training_job_request(
             region=region,
             framework_params=distribution_hyperparameters(
                 spec.distribution, instance_type=spec.instance_type
+            ),
+            defaults=estimator_hyperparameters(
+                framework if spec.is_framework else None,
+                output_path=output_path,
+                job_name=job_name,
+                distribution=spec.distribution,
             ),
         )
     # SageMaker defines the metrics of its built-in algorithms itself and refuses a request
