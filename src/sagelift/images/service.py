@@ -247,8 +247,7 @@ def pull_image(cli: ContainerCLI, ref: str, settings: Settings) -> None:
             login = pull_login(settings.aws, registry)
         except CredentialsError as exc:
             raise CredentialsError(
-                f"{ref} is not on this machine; pulling it from ECR needs a login: "
-                f"{exc.message}",
+                f"{ref} is not on this machine; pulling it from ECR needs a login: {exc.message}",
                 hint=f"{exc.hint}; or tag a local image as {ref} (podman tag), or set image.uri "
                 "to an image on this machine",
             ) from exc
