@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sagelift.backends.sagemaker.backend import spot_max_wait, with_bill
 from sagelift.backends.sagemaker.client import status_from_description
+from sagelift.backends.sagemaker.costs import with_bill
+from sagelift.backends.sagemaker.plan import spot_max_wait
 from sagelift.backends.sagemaker.validation import validate_request
 from sagelift.errors import SpecError, UnsupportedFeature
 from sagelift.job import CloudJob

@@ -1,4 +1,5 @@
-"""The SageMaker backend: request.py (pure), validation.py, client.py (boto3), backend.py."""
+"""The SageMaker backend: request.py (pure), validation.py, client.py (boto3), backend.py
+(orchestration, with costs.py, plan.py, status.py, watch.py, resources.py and images.py)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from sagelift.aws import AwsSettings, client, map_client_error
 from sagelift.backends.base import JobState, JobStatus
 from sagelift.errors import BackendError, JobNotFound, SageliftError
 
-__all__ = ["LOG_GROUP", "LogEvent", "TrainingJobs", "status_from_description"]
+__all__ = ["LOG_GROUP", "LogEvent", "TrainingJobs", "in_region", "status_from_description"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,16 @@ def _map(exc: BaseException, action: str, resource: str) -> SageliftError:
             hint="check aws.region; the job may have been created in another region",
         )
     return map_client_error(exc, action=action, resource=resource)
+
+
+def in_region(aws: AwsSettings, region: str) -> AwsSettings:
+    """``aws`` (profile, endpoint, attempts) pointed at ``region``."""
+    return AwsSettings(
+        profile=aws.profile,
+        region=region,
+        endpoint_url=aws.endpoint_url,
+        max_attempts=aws.max_attempts,
+    )
 
 
 class TrainingJobs:
