@@ -13,7 +13,7 @@ import pytest
 from sagelift import jobs
 from sagelift.backends.base import JobState
 from sagelift.backends.local import opt_ml_bindable
-from sagelift.tracking.session import run_info
+from sagelift.tracking.state import run_info
 from tests.algorithms.test_algorithm_jobs import PARAMS, _project
 
 xgb = pytest.importorskip("xgboost")

@@ -20,7 +20,7 @@ from sagelift import jobs, records
 from sagelift.backends.base import JobHandle, JobState
 from sagelift.images.base import BaseImage
 from sagelift.images.builder import PodmanCLI
-from sagelift.tracking.session import run_info
+from sagelift.tracking.state import run_info
 from tests.suites.backend_suite import BackendSuite, pid_alive, read_member, wait_for
 
 # Files the script writes are in the container: the tests read them through the job layout

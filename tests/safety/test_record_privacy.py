@@ -31,7 +31,7 @@ from sagelift.redaction import (
     secret_names,
     secrets_notice,
 )
-from sagelift.tracking.session import run_params
+from sagelift.tracking.run_data import run_params
 from tests.suites.backend_suite import read_member
 
 SECRET = "s3cr3t-value-1234"
@@ -220,7 +220,7 @@ def test_a_real_mlflow_run_logs_masked_params(make_project, clean_environ):
     pytest.importorskip("mlflow")
     import mlflow
 
-    from sagelift.tracking.session import run_info
+    from sagelift.tracking.state import run_info
 
     project = make_project(
         "ok", hyperparameters=HYPERPARAMETERS, tracking={"uri": "local", "experiment": "e"}

@@ -21,7 +21,7 @@ from sagelift.backends.emulator import submit_request
 from sagelift.backends.sagemaker.request import build_create_training_job_request
 from sagelift.backends.sagemaker.validation import validate_request
 from sagelift.storage import open_storage
-from sagelift.tracking.session import run_info
+from sagelift.tracking.state import run_info
 from sagelift.uploads import ship_channels, ship_code
 from tests.tracking.mlflow_server import MlflowServer
 from tests.tracking.test_mlflow_runs import client as mlflow_client

@@ -6,7 +6,7 @@ from sagelift.errors import SpecError
 from sagelift.spec import MetricDefinition
 from sagelift.tracking.base import RunInfo
 from sagelift.tracking.metrics import MetricParser, parse_metrics
-from sagelift.tracking.session import job_environment, resolve_uri
+from sagelift.tracking.store import job_environment, resolve_uri
 
 DEFS = (
     MetricDefinition(name="loss", regex=r"loss=([0-9.]+)"),

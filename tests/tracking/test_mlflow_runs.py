@@ -11,7 +11,7 @@ import pytest
 
 from sagelift import jobs
 from sagelift.backends.base import JobState
-from sagelift.tracking.session import run_info
+from sagelift.tracking.state import run_info
 from tests.conftest import dump_toml
 from tests.tracking.mlflow_server import MlflowServer, free_port
 

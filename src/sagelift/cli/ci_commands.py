@@ -209,7 +209,7 @@ class RunReport:
         """Append the job's summary to the summary file (when there is one)."""
         from sagelift import records
         from sagelift.ci.report import JobFacts, summary_markdown
-        from sagelift.tracking.session import run_info
+        from sagelift.tracking.state import run_info
 
         if not self.output.summary_file:
             return

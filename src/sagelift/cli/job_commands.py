@@ -348,7 +348,7 @@ def cmd_stop(args: argparse.Namespace, project: Path) -> int:
 def _run_link(record_dir: Path) -> str:
     if not os.path.isfile(os.path.join(record_dir, jobs.TRACKING_FILE)):
         return "-"  # untracked: the tracking stack is not imported for it
-    from sagelift.tracking.session import run_info
+    from sagelift.tracking.state import run_info
 
     try:
         run = run_info(record_dir)

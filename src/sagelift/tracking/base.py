@@ -1,7 +1,8 @@
 """The Tracker seam: where a job's run is recorded (MLflow, or nowhere).
 
 A tracker records one run per job. Every method may raise ``TrackingError``; callers in
-``sagelift.tracking.session`` turn that into a warning, never into a failed job.
+``sagelift.tracking.session`` and ``sagelift.tracking.sink`` turn that into a warning, never into
+a failed job.
 """
 
 from __future__ import annotations

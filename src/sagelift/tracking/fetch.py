@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sagelift import records
 from sagelift.errors import UsageError
-from sagelift.tracking.session import run_info, tracker_for
+from sagelift.tracking.state import run_info
+from sagelift.tracking.store import tracker_for
 
 __all__ = ["fetch_from_mlflow"]
 

@@ -5,35 +5,30 @@
 records it later (``sagelift track JOB``), and keep the job's state in ``tracking.json`` beside
 the job record so that the replay knows what is left.
 
-Metric rule (no duplicates): a key belongs to whoever logs it first. The script's own MLflow
-logging goes into the job's run (MLFLOW_RUN_ID is passed); a metric line parsed from the output
-is held ``HOLD_SECONDS`` and logged only if, then, the run has no metric of that key that sagelift
-did not log. At finish the whole log is parsed again and only points not logged yet are sent.
+Metrics follow the no-duplicates rule of ``sagelift.tracking.sink``; the store and the tracker
+on it come from ``sagelift.tracking.store``, the run's params and tags from
+``sagelift.tracking.run_data``.
 """
 
 from __future__ import annotations
 
-import getpass
-import json
 import logging
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sagelift import records
-from sagelift.contract.hyperparameters import JSONValue
-from sagelift.job import JobHandle, JobRecord, JobState, JobStatus, PreparedJob
-from sagelift.package import VERSION
-from sagelift.provenance import channel_version, git_state
-from sagelift.redaction import mask_values
+from sagelift.job import JobHandle, JobState, JobStatus, PreparedJob
 from sagelift.settings import Settings
 from sagelift.spec import JobSpec
 from sagelift.tracking import outcome
 from sagelift.tracking.base import RunInfo, RunOutcome, Tracker, TrackingError
-from sagelift.tracking.metrics import MetricParser, MetricPoint, parse_metrics
+from sagelift.tracking.metrics import parse_metrics
+from sagelift.tracking.run_data import _tags, run_params
+from sagelift.tracking.sink import MetricSink, _log_parsed
+from sagelift.tracking.state import TRACKING_FILE, _info, _later, _read, _write, run_info
+from sagelift.tracking.store import LOCAL_STORE, job_environment, resolve_uri, tracker_for
 
 __all__ = [
     "LOCAL_STORE",
@@ -51,131 +46,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TRACKING_FILE = "tracking.json"
-LOCAL_STORE = ".sagelift/mlflow.db"
-HOLD_SECONDS = 2.0
-#: ``tracking.uri`` values that mean "on, with the project's own SQLite store".
-LOCAL_SHORTHANDS = frozenset({"sqlite", "local", "on", "true", "1", "yes"})
 OUTCOMES: dict[JobState, RunOutcome] = {
     JobState.COMPLETED: "FINISHED",
     JobState.FAILED: "FAILED",
     JobState.STOPPED: "KILLED",
 }
-NA = outcome.NA
-
-
-def resolve_uri(uri: str | None, project_dir: Path) -> str | None:
-    """The tracking URI, ``None`` when tracking is off; shorthands mean the project's store."""
-    if uri is None or uri.strip().lower() in ("", "off", "false", "0", "no"):
-        return None
-    if uri.strip().lower() in LOCAL_SHORTHANDS:
-        return f"sqlite:///{(project_dir / LOCAL_STORE).absolute()}"
-    return uri
-
-
-def tracker_for(uri: str) -> Tracker:
-    from sagelift.tracking.mlflow import MlflowTracker
-
-    return MlflowTracker(uri=uri)
-
-
-def job_environment(run: RunInfo, *, local: bool) -> dict[str, str]:
-    """What lets the script's own ``mlflow`` calls land in the job's run.
-
-    Only when the job can reach the store: any URI for a job on this machine; for a cloud job
-    only an http(s) server that is not on loopback.
-    """
-    reachable = local or (
-        run.uri.startswith(("http://", "https://"))
-        and not any(h in run.uri for h in ("://127.", "://localhost", "://[::1]"))
-    )
-    if not reachable:
-        return {}
-    return {
-        "MLFLOW_TRACKING_URI": run.uri,
-        "MLFLOW_RUN_ID": run.run_id,
-        "MLFLOW_EXPERIMENT_ID": run.experiment_id,
-    }
-
-
-def run_params(hyperparameters: Mapping[str, JSONValue]) -> dict[str, str]:
-    """The MLflow params of a job: its hyperparameters as text, secret-looking ones as ``***``
-    (``sagelift.redaction``); the job itself still gets the real values."""
-    return {k: _param(v) for k, v in mask_values(hyperparameters).items()}
-
-
-def _param(value: JSONValue) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        return NA
-
-
-def _tags(job: PreparedJob, record: JobRecord) -> dict[str, str]:
-    spec = job.spec
-    git = git_state(spec.project_dir)
-    tags = {
-        "sagelift.version": VERSION,
-        "sagelift.backend": "emulator" if record.emulates else record.backend,
-        "sagelift.job_name": job.name,
-        "sagelift.instance_type": spec.instance_type,
-        "sagelift.instance_count": str(spec.instance_count),
-        "sagelift.spot": "on" if record.spot else "off",
-        **outcome.record_tags(record),
-        # What MLflow's UI shows as "Source" and "Created by".
-        "mlflow.source.name": spec.entry_point.describe(),
-        "mlflow.source.type": "JOB",
-        "mlflow.user": _user(),
-        "sagelift.entry_point": spec.entry_point.describe(),
-        "sagelift.git.commit": git.commit if git else NA,
-        "sagelift.git.dirty": str(git.dirty).lower() if git else NA,
-        "sagelift.git.diff_sha256": (git.diff_sha256 or NA) if git else NA,
-    }
-    if git:
-        tags["mlflow.source.git.commit"] = git.commit
-    for channel in spec.channels:
-        version = channel_version(channel, record.data_versions.get(channel.name))
-        tags[f"sagelift.channel.{channel.name}.source"] = version.source
-        tags[f"sagelift.channel.{channel.name}.{version.kind}"] = version.version
-    return tags
-
-
-def _read(record_dir: Path) -> dict[str, Any] | None:
-    path = record_dir / TRACKING_FILE
-    if not path.is_file():
-        return None
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-def _write(record_dir: Path, data: Mapping[str, Any]) -> None:
-    records.write_json_atomic(record_dir / TRACKING_FILE, data)
-
-
-def _info(state: Mapping[str, Any]) -> RunInfo | None:
-    run = state.get("run")
-    if not run:
-        return None
-    return RunInfo(
-        uri=state["uri"],
-        experiment_id=run["experiment_id"],
-        run_id=run["run_id"],
-        link=run.get("link"),
-    )
-
-
-def run_info(record_dir: Path) -> RunInfo | None:
-    """The job's run, when one was created."""
-    state = _read(record_dir)
-    return None if state is None else _info(state)
-
-
-def _later(name: str) -> str:
-    return f"record it later with: sagelift track {name}"
 
 
 def _start(tracker: Tracker, state: dict[str, Any]) -> RunInfo:
@@ -242,77 +117,6 @@ def submitted(record_dir: Path) -> None:
             tracker_for(run.uri).set_tags(run, tags)
     except Exception as exc:
         log.warning("MLflow: submission tags of job %s not recorded yet (%s)", record_dir.name, exc)
-
-
-@dataclass(slots=True, kw_only=True)
-class MetricSink:
-    """Feed it the job's output lines: metric lines reach the run, live, without duplicates."""
-
-    handle: JobHandle
-    spec: JobSpec
-    tracker: Tracker | None = None
-    run: RunInfo | None = None
-    hold: float = HOLD_SECONDS
-    _parser: MetricParser | None = None
-    _held: list[tuple[float, MetricPoint]] = field(default_factory=list)
-    _owned: dict[str, bool] = field(default_factory=dict)
-    _logged: dict[str, int] = field(default_factory=dict)
-    _broken: bool = False
-
-    @classmethod
-    def for_job(cls, handle: JobHandle, spec: JobSpec) -> MetricSink:
-        sink = cls(handle=handle, spec=spec)
-        try:
-            state = _read(handle.record_dir)
-            run = None if state is None else _info(state)
-            if run is not None and spec.metric_definitions:
-                sink.run = run
-                sink.tracker = tracker_for(run.uri)
-                sink._parser = MetricParser(definitions=spec.metric_definitions)
-        except Exception as exc:
-            log.warning("MLflow: live metrics off for job %s (%s)", handle.name, exc)
-        return sink
-
-    def __call__(self, line: str) -> None:
-        if self._parser is None or self._broken:
-            return
-        try:
-            now = time.monotonic()
-            self._held += [(now, p) for p in self._parser.feed(line)]
-            self._flush(now - self.hold)
-        except Exception as exc:
-            self._broken = True
-            log.warning(
-                "MLflow: live metrics for job %s stopped (%s); they are logged at the end of "
-                "the job, or %s",
-                self.handle.name,
-                exc,
-                _later(self.handle.name),
-            )
-
-    def _flush(self, before: float) -> None:
-        ready = [p for t, p in self._held if t <= before]
-        if not ready or self.tracker is None or self.run is None:
-            return
-        self._held = [(t, p) for t, p in self._held if t > before]
-        undecided = {p.key for p in ready if p.key not in self._owned}
-        if undecided:
-            present = self.tracker.logged_keys(self.run)
-            for key in undecided:
-                self._owned[key] = key not in present
-        points = [p for p in ready if self._owned[p.key]]
-        self.tracker.log_metrics(self.run, points)
-        for point in points:
-            self._logged[point.key] = max(self._logged.get(point.key, 0), point.index + 1)
-        self._save()
-
-    def _save(self) -> None:
-        state = _read(self.handle.record_dir)
-        if state is None:
-            return
-        state["logged"] = dict(self._logged)
-        state["script_keys"] = sorted(k for k, mine in self._owned.items() if not mine)
-        _write(self.handle.record_dir, state)
 
 
 def finish(
@@ -382,22 +186,6 @@ def finish(
     state["finished"] = True
     _write(handle.record_dir, state)
     return run
-
-
-def _log_parsed(
-    tracker: Tracker, run: RunInfo, state: dict[str, Any], points: Sequence[MetricPoint]
-) -> None:
-    logged: dict[str, int] = state.get("logged", {})
-    script_keys = set(state.get("script_keys", []))
-    fresh = {p.key for p in points} - set(logged) - script_keys
-    if fresh:
-        script_keys |= fresh & tracker.logged_keys(run)
-    todo = [p for p in points if p.key not in script_keys and p.index >= logged.get(p.key, 0)]
-    tracker.log_metrics(run, todo)
-    for point in todo:
-        logged[point.key] = max(logged.get(point.key, 0), point.index + 1)
-    state["logged"] = logged
-    state["script_keys"] = sorted(script_keys)
 
 
 def _recorded_spec(handle: JobHandle) -> JobSpec:
