@@ -1,8 +1,10 @@
 """``sagelift aws setup`` / ``teardown``: what a SageMaker job needs in an account.
 
-The flow is observe → plan (pure, ``plan.py``) → apply (``apply.py``), so ``--dry-run`` shows
-exactly what a real run would do and a second setup finds nothing to do. Policies and rules are
-pure functions (``policies.py``); ``terraform.py`` renders the same resources as Terraform.
+The flow is observe (``observation.py``) → plan (pure, ``plan.py``) → apply (``apply.py``), so
+``--dry-run`` shows exactly what a real run would do and a second setup finds nothing to do. The
+clients, the caller's identity and the conversion of botocore errors are ``account.py``'s.
+Policies and rules are pure functions (``policies.py``); ``terraform.py`` renders the same
+resources as Terraform.
 Teardown (``teardown.py``) deletes only what belongs to the project: the bucket is shared by the
 projects of an account and region, each recording its prefix in it (``ownership.py``).
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sagelift.aws import AwsSettings, resolve_region
-from sagelift.provision.apply import AccountClients, Identity, apply_plan, caller_identity, observe
+from sagelift.provision.account import AccountClients, Identity, caller_identity
+from sagelift.provision.apply import apply_plan
+from sagelift.provision.observation import observe
 from sagelift.provision.plan import Plan, SetupOptions, plan_setup
 from sagelift.provision.policies import ResourceNames, default_names
 from sagelift.provision.teardown import plan_teardown, require_force

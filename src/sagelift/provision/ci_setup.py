@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sagelift.provision.apply import _absent, _aws, _delete_role, _document, _tag_map
+from sagelift.provision.account import _absent, _aws, _document, _tag_map
+from sagelift.provision.apply import _delete_role
 from sagelift.provision.ci_policies import (
     AUDIENCE,
     CI_POLICY_NAME,
