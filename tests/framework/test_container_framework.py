@@ -7,9 +7,7 @@ sagemaker-training toolkit), tagged with the official URI."""
 
 from __future__ import annotations
 
-import json
 import subprocess
-import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from sagelift.errors import CredentialsError
 from sagelift.images.builder import PodmanCLI
 from sagelift.images.service import framework_ref, local_image
 from sagelift.settings import ImageSettings, Settings
-from tests.framework.projects import framework_project
+from tests.framework.projects import facts_of, framework_project
 from tests.framework.standin import OFFICIAL_URI, ensure_sklearn_standin
 from tests.framework.test_rehearsal import BUCKET as REHEARSAL_BUCKET
 from tests.framework.test_rehearsal import _aws_env, _cli, _init_project
@@ -39,13 +37,10 @@ def standin(podman_cli: Any, container_environ: dict[str, str]) -> str:
     return ensure_sklearn_standin(podman_cli)
 
 
-def _model_facts(record_dir: Path) -> dict[str, Any]:
-    (model,) = list(record_dir.rglob("model.tar.gz"))
-    with tarfile.open(model) as tar:
-        member = tar.extractfile("facts.json")
-        assert member is not None
-        facts: dict[str, Any] = json.loads(member.read())
-    return facts
+def _model_facts(directory: Path) -> dict[str, Any]:
+    """``facts.json`` of the one ``model.tar.gz`` under ``directory``."""
+    (model,) = list(directory.rglob("model.tar.gz"))
+    return facts_of(model)
 
 
 @pytest.mark.parametrize("extra_requirement", [False, True], ids=["init-project", "extra-req"])

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,14 @@ def test_image_framework_makes_the_framework_kind_the_default(tmp_path, environ)
 def test_config_shows_the_kind_the_job_will_have(tmp_path, environ) -> None:
     """``sagelift config`` shows what the job gets: kind framework (and dependencies auto),
     each said to come from the default that image.framework changes."""
-    project = framework_project(tmp_path / "p")
+    shown = _config_json(framework_project(tmp_path / "p"), environ)
+    assert shown["kind"] == {"value": "framework", "source": "default (image.framework is set)"}
+    assert shown["dependencies"] == {"value": "auto", "source": "default (kind = framework)"}
+    explicit = _config_json(framework_project(tmp_path / "q", kind="script"), environ)
+    assert explicit["kind"]["value"] == "script"
+
+
+def _config_json(project: Path, environ: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "sagelift", "-C", str(project), "config", "--json"],
         capture_output=True,
@@ -48,19 +56,8 @@ def test_config_shows_the_kind_the_job_will_have(tmp_path, environ) -> None:
         timeout=60,
         check=True,
     )
-    shown = json.loads(done.stdout)
-    assert shown["kind"] == {"value": "framework", "source": "default (image.framework is set)"}
-    assert shown["dependencies"] == {"value": "auto", "source": "default (kind = framework)"}
-    explicit = framework_project(tmp_path / "q", kind="script")
-    done = subprocess.run(
-        [sys.executable, "-m", "sagelift", "-C", str(explicit), "config", "--json"],
-        capture_output=True,
-        text=True,
-        env={**environ, "PATH": os.environ.get("PATH", "")},
-        timeout=60,
-        check=True,
-    )
-    assert json.loads(done.stdout)["kind"]["value"] == "script"
+    shown: dict[str, Any] = json.loads(done.stdout)
+    return shown
 
 
 def test_an_explicit_kind_wins_over_image_framework(tmp_path, environ) -> None:

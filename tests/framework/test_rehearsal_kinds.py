@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import json
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from sagelift.images.base import BaseImage
 from sagelift.images.builder import PodmanCLI
 from tests.conftest import dump_toml
 from tests.container_infra import cpu_base_image, image_namespace
-from tests.framework.projects import framework_project
+from tests.framework.projects import facts_of, framework_project
 from tests.framework.standin import ensure_sklearn_standin
 from tests.framework.test_rehearsal import BUCKET, _aws_env, _cli, _model_facts
 
@@ -216,7 +214,4 @@ def test_a_byo_job_on_the_container_backend_runs_its_image_as_sagemaker_does(
     status = jobs.describe(byo_project, name)
     assert status.state is JobState.COMPLETED, status.failure_reason
     (model,) = list(record_dir.rglob("model.tar.gz"))
-    with tarfile.open(model) as tar:
-        member = tar.extractfile("facts.json")
-        assert member is not None
-        _assert_byo_facts(json.loads(member.read()))
+    _assert_byo_facts(facts_of(model))
