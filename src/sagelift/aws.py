@@ -27,6 +27,7 @@ from sagelift.errors import (
 from sagelift.package import VERSION
 
 __all__ = [
+    "DEFAULT_REGION",
     "AwsSettings",
     "bucket_region",
     "check_profile",
@@ -39,6 +40,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'sagelift[aws]'"
+#: The region where none is configured: what a job on this machine names in its ARN and
+#: environment, and where the official framework images are looked up.
+DEFAULT_REGION = "us-east-1"
 
 _CREDENTIAL_CODES = frozenset(
     {

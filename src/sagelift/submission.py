@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sagelift import preflight, records
-from sagelift.aws import resolve_region
+from sagelift.aws import DEFAULT_REGION, resolve_region
 from sagelift.backends import get_backend
 from sagelift.backends.base import Backend, check_capabilities
 from sagelift.config import Resolved, load_config
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 #: The region of a job when neither the settings, the environment nor an AWS profile name one
 #: (a local job's ``sagemaker_region``).
-DEFAULT_REGION = "us-east-1"
 #: Written by sagelift.tracking.session for tracked jobs (kept here so untracked runs never
 #: import the tracking stack).
 TRACKING_FILE = "tracking.json"

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sagelift.aws import (
+    DEFAULT_REGION,
     AwsSettings,
     bucket_region,
     client,
@@ -48,7 +49,7 @@ def _aws_settings(settings: Settings, region: str | None) -> AwsSettings:
 def check_credentials(settings: Settings) -> tuple[CheckResult, bool]:
     name = "credentials"
     try:
-        region = resolve_region(settings.aws) or "us-east-1"
+        region = resolve_region(settings.aws) or DEFAULT_REGION
         sts = client("sts", _aws_settings(settings, region))
         identity = sts.get_caller_identity()
     except SageliftError as exc:

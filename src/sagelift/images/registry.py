@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sagelift.aws import AwsSettings, client, map_client_error, resolve_region
+from sagelift.aws import DEFAULT_REGION, AwsSettings, client, map_client_error, resolve_region
 from sagelift.errors import ImageError
 from sagelift.images.builder import ContainerCLI
 from sagelift.images.deps import push_image
@@ -101,7 +101,7 @@ def ecr_login(
         ) from exc
     username, _, password = base64.b64decode(token["authorizationToken"]).decode().partition(":")
     account = str(found["registryId"])
-    region = _region_of(found) or resolve_region(aws) or "us-east-1"
+    region = _region_of(found) or resolve_region(aws) or DEFAULT_REGION
     host = ecr_image_ref(account, region, repository, registry_host=registry_host).registry
     return RegistryLogin(registry=host or "", username=username, password=password, account=account)
 

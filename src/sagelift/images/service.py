@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from sagelift.aws import resolve_region
+from sagelift.aws import DEFAULT_REGION, resolve_region
 from sagelift.errors import ConfigError, CredentialsError, ImageError, UnsupportedFeature
 from sagelift.images.base import (
     PYTHON_LABEL,
@@ -59,8 +59,6 @@ ImageMode = Literal["uri", "deps", "code", "framework"]
 Accelerator = Literal["cpu", "gpu"]
 _MODES: tuple[ImageMode, ...] = ("uri", "deps", "code", "framework")
 _NOT_NAME = re.compile(r"[^a-z0-9._-]+")
-#: Where framework images come from when no region is configured (as the SDK's examples).
-DEFAULT_REGION = "us-east-1"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
