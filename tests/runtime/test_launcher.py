@@ -75,6 +75,25 @@ def test_hyperparameters_arrive_as_cli_args_and_environment(make_job: MakeJob) -
     assert seen["job"] == "sagelift-test-job"
 
 
+def test_arguments_naming_opt_ml_name_the_layout_where_it_is_not_bound(make_job: MakeJob) -> None:
+    """Not bound on /opt/ml (here: ``--bind-opt-ml off``), a hyperparameter naming a path under
+    it, such as TensorFlow's ``model_dir``, reaches the script as the same place in the layout;
+    other values are left as they are."""
+    job = make_job({"model_dir": "/opt/ml/model", "other": "/opt/mlx", "top": "/opt/ml"})
+    job.write("train.py", "import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    result = job.run()
+    assert result.returncode == 0, result.stderr
+    argv = json.loads(result.stdout.strip().splitlines()[-1])
+    assert argv == [
+        "--model_dir",
+        str(job.layout.model_dir),
+        "--other",
+        "/opt/mlx",
+        "--top",
+        str(job.root),
+    ]
+
+
 def test_crash_writes_the_exception_first_and_the_traceback_tail(make_job: MakeJob) -> None:
     job = make_job({"lr": 5})
     job.write(

@@ -40,7 +40,7 @@ from sagelift.private_files import open_private
 from sagelift.redaction import MASK, mask_arguments, secret_names
 from sagelift.runtime.entry import EntryPoint, build_argv, check_entry, resolve_entry
 from sagelift.runtime.failure import FAILURE_REASON_LIMIT, failure_reason, write_failure_file
-from sagelift.runtime.mounts import BindMode, OptMlView, prepare_view
+from sagelift.runtime.mounts import BindMode, OptMlView, paths_in_view, prepare_view
 from sagelift.runtime.processes import (
     StderrRelay,
     exit_status,
@@ -146,9 +146,10 @@ def launch(request: LaunchRequest, *, environ: Mapping[str, str] | None = None) 
     argv = build_argv(entry, python=request.python, user_args=args)
     if not request.byo:
         argv = _distributed_argv(argv, entry, config, request)
+    view = prepare_view(request.root, request.bind_opt_ml, overlays=dict(request.overlays))
+    argv = paths_in_view(argv, view)
     # The log line names the command; secret-looking hyperparameters show as ***.
     shown = mask_arguments(argv, secret_names(config.hyperparameters))
-    view = prepare_view(request.root, request.bind_opt_ml, overlays=dict(request.overlays))
     if request.byo:
         env = {**base_env, "PYTHONUNBUFFERED": "1"}
     elif v3:

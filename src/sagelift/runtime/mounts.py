@@ -32,7 +32,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -41,7 +41,7 @@ from sagelift.contract.layout import CONTAINER_ROOT
 from sagelift.errors import InfrastructureError, UnsupportedFeature
 from sagelift.runtime.channel_view import cover_overlay, materialise
 
-__all__ = ["BindMode", "OptMlView", "overlay_scratch", "prepare_view"]
+__all__ = ["BindMode", "OptMlView", "overlay_scratch", "paths_in_view", "prepare_view"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,19 @@ class OptMlView:
 
     root: Path
     opt_ml: str
+
+
+def paths_in_view(args: Sequence[str], view: OptMlView, target: Path = CONTAINER_ROOT) -> list[str]:
+    """``args`` with each one that names ``target`` or a path under it (a hyperparameter such
+    as TensorFlow's ``model_dir``, ``/opt/ml/model``) naming the same place under the view's
+    root: unchanged where the layout is bound on ``target``."""
+    if view.root == target:
+        return list(args)
+    base = str(target)
+    return [
+        str(view.root) + arg[len(base) :] if arg == base or arg.startswith(base + "/") else arg
+        for arg in args
+    ]
 
 
 class _Unavailable(Exception):
