@@ -135,3 +135,27 @@ def test_build_then_reuse_then_push_then_skip(
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == uri
     assert "push skipped" in again.stderr
+
+
+def test_a_framework_projects_dockerfile_extends_its_framework_image(
+    make_project: MakeProject,
+) -> None:
+    """What the project's jobs run (the official image ``image build`` makes ready), with the
+    requirements installed ahead of time; ``--mode deps`` still writes the deps image's."""
+    project = make_project("ok", image={"framework": "sklearn", "framework_version": "1.2-1"})
+    (project / "requirements.txt").write_text("six\n", encoding="utf-8")
+    env = {"SAGELIFT_AWS_REGION": "eu-west-1"}
+
+    done = sagelift(project, "dockerfile", env=env)
+    assert done.returncode == 0, done.stderr
+    text = (project / "Dockerfile").read_text(encoding="utf-8")
+    official = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    assert f"\nFROM {official}\n" in text
+    assert "COPY requirements.txt /tmp/sagelift-requirements.txt\n" in text
+    assert "pip install --no-cache-dir -r /tmp/sagelift-requirements.txt" in text
+    assert "image.uri" in text  # says how to use what it builds
+    assert "framework image's Dockerfile" in done.stderr
+
+    deps = sagelift(project, "dockerfile", "--force", "--mode", "deps", env=env)
+    assert deps.returncode == 0, deps.stderr
+    assert "COPY sagelift/ /opt/sagelift/sagelift/" in (project / "Dockerfile").read_text()

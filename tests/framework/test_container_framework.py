@@ -21,12 +21,15 @@ from sagelift.errors import CredentialsError
 from sagelift.images.builder import PodmanCLI
 from sagelift.images.service import framework_ref, local_image
 from sagelift.settings import ImageSettings, Settings
+from tests.container_infra import image_namespace
 from tests.framework.projects import facts_of, framework_project
 from tests.framework.standin import OFFICIAL_URI, ensure_sklearn_standin
 from tests.framework.test_rehearsal import BUCKET as REHEARSAL_BUCKET
 from tests.framework.test_rehearsal import _aws_env, _cli, _init_project
 
 pytestmark = pytest.mark.slow
+
+__all__ = ["image_namespace"]
 
 #: What a user with no AWS at hand has: the region sagelift falls back to is us-east-1.
 LOCAL_ENV = {"SAGELIFT_AWS_REGION": "us-east-1"}
@@ -246,3 +249,33 @@ def test_without_aws_credentials_a_missing_framework_image_is_a_clear_error(
     assert "podman tag" in raised.value.hint
     assert raised.value.exit_code == 3
     assert not any("pull" in argv or "login" in argv for argv, _ in recorder.calls)
+
+
+def test_the_dockerfile_a_framework_project_writes_builds_an_image_its_jobs_run(
+    tmp_path: Path,
+    moto_endpoint: str,
+    standin: str,
+    podman_cli: PodmanCLI,
+    image_namespace: str,
+) -> None:
+    """``image dockerfile`` → build → ``image.uri``: the framework kind runs the user's own
+    image (the framework image with the requirements installed ahead of time) through its
+    toolkit, as SageMaker's "extend a prebuilt container" does."""
+    project = _init_project(tmp_path, moto_endpoint, extra_requirement=False)
+    written = _cli(project, "image", "dockerfile", env=LOCAL_ENV)
+    assert written.returncode == 0, written.stderr
+    own = f"localhost/{image_namespace}/extended:1"
+    podman_cli.build(project, project / "Dockerfile", own)
+    toml = project / "sagelift.toml"
+    toml.write_text(toml.read_text().replace("[image]\n", f'[image]\nuri = "{own}"\n', 1))
+
+    done = _cli(project, "run", "--backend", "container", env=LOCAL_ENV)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (name,) = [r.name for r in records.scan_records(project)]
+    record = records.read_record(records.jobs_root(project) / name)
+    assert record.container is not None
+    assert record.container.ref == own
+    facts = _model_facts(records.jobs_root(project) / name)
+    assert facts["python"] == "3.9"
+    assert facts["greeting"] == facts["subprocess_greeting"] == "hello from mylib"
+    podman_cli.remove_image(own)

@@ -37,6 +37,14 @@ _CONTEXT_NOTE = """\
 """
 
 
+_FRAMEWORK_NOTE = """\
+# Written by 'sagelift image dockerfile' for a project whose jobs run a prebuilt framework
+# image (image.framework). Build it from the project directory, push it, and set
+# image.uri = "<your image>" in sagelift.toml: jobs keep the framework kind, and the
+# image's toolkit still runs your code, with the requirements already installed.
+"""
+
+
 def register(subparsers: Any) -> None:
     """Add ``image build|push|dockerfile`` to ``subparsers`` (from ``add_subparsers``)."""
     image = subparsers.add_parser(
@@ -123,12 +131,15 @@ def _image_spec(project: Path, args: argparse.Namespace) -> JobSpec:
 def _with_mode(settings: Settings, args: argparse.Namespace) -> Settings:
     """``settings`` asking for the image this command makes: ``--mode`` wins over
     ``image.uri``/``image.framework``. Without it, ``build`` makes that image ready here
-    (pulled when missing) and ``push`` has nothing to push."""
+    (pulled when missing), ``dockerfile`` extends the framework image, and ``push`` has
+    nothing to push."""
     image = settings.image
     if args.mode is not None:
         return replace(settings, image=replace(image, mode=args.mode, uri=None, framework=None))
     if image.uri or image.framework:
-        if args.image_action == "build":
+        if args.image_action == "build" or (
+            args.image_action == "dockerfile" and image.framework and not image.uri
+        ):
             return settings
         if args.image_action == "push":
             key = "image.uri" if image.uri else "image.framework"
@@ -222,12 +233,43 @@ def _dockerfile(
             f"{target} exists already",
             hint="pass --force to replace it, or give another PATH",
         )
-    text = _render(spec, settings, accelerator, base=args.base)
+    if settings.image.framework and args.base is None:
+        text, what = _framework_text(spec, settings, accelerator), "framework"
+    else:
+        plain = replace(settings, image=replace(settings.image, framework=None))
+        text = f"{_CONTEXT_NOTE}\n{_render(spec, plain, accelerator, base=args.base)}"
+        what = settings.image.mode or "deps"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(f"{_CONTEXT_NOTE}\n{text}", encoding="utf-8")
-    render.line(f"sagelift: wrote the {settings.image.mode or 'deps'} image's Dockerfile")
+    target.write_text(text, encoding="utf-8")
+    render.line(f"sagelift: wrote the {what} image's Dockerfile")
     render.out(os.fspath(target))
     return 0
+
+
+def _framework_text(spec: JobSpec, settings: Settings, accelerator: Literal["cpu", "gpu"]) -> str:
+    """The Dockerfile of a framework project: its framework image (what ``image build`` makes
+    ready), extended with the project's requirements when it has some."""
+    from sagelift.images.dockerfile import render_framework_dockerfile
+    from sagelift.images.service import framework_ref, project_requirements
+
+    requirements = project_requirements(spec)
+    inside = requirements is not None and requirements.resolve().is_relative_to(
+        spec.project_dir.resolve()
+    )
+    relative = (
+        requirements.resolve().relative_to(spec.project_dir.resolve()).as_posix()
+        if requirements is not None and inside
+        else None
+    )
+    note = _FRAMEWORK_NOTE + (
+        f"# ({requirements} is outside the project, so it is not copied in.)\n"
+        if requirements is not None and not inside
+        else ""
+    )
+    dockerfile = render_framework_dockerfile(
+        framework_ref=framework_ref(settings, accelerator=accelerator), requirements=relative
+    )
+    return f"{note}\n{dockerfile}"
 
 
 def _render(
