@@ -253,19 +253,12 @@ def _framework_text(spec: JobSpec, settings: Settings, accelerator: Literal["cpu
     from sagelift.images.service import framework_ref, project_requirements
 
     requirements = project_requirements(spec)
-    inside = requirements is not None and requirements.resolve().is_relative_to(
-        spec.project_dir.resolve()
-    )
-    relative = (
-        requirements.resolve().relative_to(spec.project_dir.resolve()).as_posix()
-        if requirements is not None and inside
-        else None
-    )
-    note = _FRAMEWORK_NOTE + (
-        f"# ({requirements} is outside the project, so it is not copied in.)\n"
-        if requirements is not None and not inside
-        else ""
-    )
+    root = spec.project_dir.resolve()
+    relative, note = None, _FRAMEWORK_NOTE
+    if requirements is not None and requirements.resolve().is_relative_to(root):
+        relative = requirements.resolve().relative_to(root).as_posix()
+    elif requirements is not None:
+        note += f"# ({requirements} is outside the project, so it is not copied in.)\n"
     dockerfile = render_framework_dockerfile(
         framework_ref=framework_ref(settings, accelerator=accelerator), requirements=relative
     )
