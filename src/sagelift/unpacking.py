@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,19 +113,25 @@ def place_tree(
 
 
 def _tree_size(source: Path) -> int:
+    """The bytes of the files under ``source``; StorageError for a link or special file."""
     total = 0
     for dirpath, dirnames, filenames in os.walk(source):
-        for name in dirnames + filenames:
+        for name in dirnames:
+            _check_plain(Path(dirpath, name), source, Path.is_dir)
+        for name in filenames:
             path = Path(dirpath, name)
-            if path.is_symlink() or not (path.is_dir() or path.is_file()):
-                raise StorageError(
-                    f"{path.relative_to(source)} in the download is a link or special file; "
-                    "nothing was written",
-                    hint="only plain files and directories are fetched",
-                )
-            if name in filenames:
-                total += path.stat().st_size
+            _check_plain(path, source, Path.is_file)
+            total += path.stat().st_size
     return total
+
+
+def _check_plain(path: Path, source: Path, kind: Callable[[Path], bool]) -> None:
+    if path.is_symlink() or not kind(path):
+        raise StorageError(
+            f"{path.relative_to(source)} in the download is a link or special file; "
+            "nothing was written",
+            hint="only plain files and directories are fetched",
+        )
 
 
 @contextlib.contextmanager

@@ -233,3 +233,67 @@ def test_sizes_parse(text: str, size: int) -> None:
 def test_a_bad_size_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="not a size"):
         parse_size("ten gigs")
+
+
+# A downloaded directory (a model from MLflow) placed with the same guarantees.
+
+
+def _download(root: Path) -> Path:
+    (root / "sub").mkdir(parents=True)
+    (root / "model.json").write_text('{"epochs": 2}')
+    (root / "sub" / "weights.bin").write_bytes(bytes(4096))
+    return root
+
+
+def test_a_download_is_placed_with_its_marker(tmp_path: Path) -> None:
+    from sagelift.unpacking import place_tree
+
+    target = tmp_path / "models" / "job"
+    place_tree(_download(tmp_path / "dl"), target, marker=(".marker", "m\n"))
+    assert (target / "model.json").read_text() == '{"epochs": 2}'
+    assert (target / "sub" / "weights.bin").stat().st_size == 4096
+    assert (target / ".marker").read_text() == "m\n"
+
+
+def test_a_download_over_the_cap_leaves_nothing(tmp_path: Path) -> None:
+    from sagelift.unpacking import place_tree
+
+    target = tmp_path / "models" / "job"
+    with pytest.raises(UsageError, match="over the fetch limit"):
+        place_tree(_download(tmp_path / "dl"), target, max_bytes=1000)
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("link", ["file", "dir"])
+def test_a_link_in_a_download_is_refused_before_anything_is_written(
+    tmp_path: Path, link: str
+) -> None:
+    from sagelift.unpacking import place_tree
+
+    source = _download(tmp_path / "dl")
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "id_rsa").write_text("key")
+    if link == "file":
+        (source / "sub" / "leak").symlink_to(secret / "id_rsa")
+    else:
+        (source / "leak").symlink_to(secret)
+    target = tmp_path / "models" / "job"
+    with pytest.raises(StorageError, match="link or special file"):
+        place_tree(source, target)
+    assert not (tmp_path / "models").exists()
+
+
+def test_a_download_into_an_existing_dir_needs_force_and_keeps_other_files(
+    tmp_path: Path,
+) -> None:
+    from sagelift.unpacking import place_tree
+
+    target = tmp_path / "models" / "job"
+    target.mkdir(parents=True)
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="not empty"):
+        place_tree(_download(tmp_path / "dl"), target)
+    place_tree(tmp_path / "dl", target, force=True)
+    assert (target / "notes.txt").read_text() == "mine"
+    assert (target / "model.json").is_file()
