@@ -94,12 +94,11 @@ def ecr_login(
                 imageScanningConfiguration={"scanOnPush": True},
                 imageTagMutability="MUTABLE",
             )["repository"]
-        token = ecr.get_authorization_token()["authorizationData"][0]
     except Exception as exc:
         raise map_client_error(
             exc, action="ecr:GetAuthorizationToken", resource=repository
         ) from exc
-    username, _, password = base64.b64decode(token["authorizationToken"]).decode().partition(":")
+    username, password = _authorization(ecr, resource=repository)
     account = str(found["registryId"])
     region = _region_of(found) or resolve_region(aws) or DEFAULT_REGION
     host = ecr_image_ref(account, region, repository, registry_host=registry_host).registry
@@ -115,14 +114,21 @@ def pull_login(aws: AwsSettings, registry: str) -> RegistryLogin:
     """
     ecr_host = parse_ecr_registry(registry)
     region = ecr_host[1] if ecr_host is not None else aws.region
-    try:
-        ecr = client("ecr", replace(aws, region=region))
-        token = ecr.get_authorization_token()["authorizationData"][0]
-    except Exception as exc:
-        raise map_client_error(exc, action="ecr:GetAuthorizationToken", resource=registry) from exc
-    username, _, password = base64.b64decode(token["authorizationToken"]).decode().partition(":")
+    ecr = client("ecr", replace(aws, region=region))
+    username, password = _authorization(ecr, resource=registry)
     account = ecr_host[0] if ecr_host is not None else ""
     return RegistryLogin(registry=registry, username=username, password=password, account=account)
+
+
+def _authorization(ecr: Any, *, resource: str) -> tuple[str, str]:
+    """User name and password from one GetAuthorizationToken of the ``ecr`` client (valid for
+    every registry of its region). Raises CredentialsError/ImageError mapped from its errors."""
+    try:
+        token = ecr.get_authorization_token()["authorizationData"][0]
+    except Exception as exc:
+        raise map_client_error(exc, action="ecr:GetAuthorizationToken", resource=resource) from exc
+    username, _, password = base64.b64decode(token["authorizationToken"]).decode().partition(":")
+    return username, password
 
 
 def remote_digest(login: RegistryLogin, repository: str, tag: str) -> str | None:
