@@ -89,10 +89,12 @@ def _entries(
     extra_files: Mapping[str, bytes],
     max_bytes: int,
     skip: Sequence[Path] = (),
+    selection: CodeSelection | None = None,
 ) -> tuple[dict[str, Path | bytes], CodeSelection]:
     from sagelift.codefiles import select_code
 
-    selection = select_code(source_dir, exclude=exclude, skip=skip)
+    if selection is None:
+        selection = select_code(source_dir, exclude=exclude, skip=skip)
     entries: dict[str, Path | bytes] = dict(selection.files)
     entries.update({_checked_extra(k): v for k, v in extra_files.items()})
     sizes = {
@@ -133,16 +135,21 @@ def build_source_tarball(
     exclude: Sequence[str] = (),
     extra_files: Mapping[str, bytes] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    selection: CodeSelection | None = None,
 ) -> SourcePackage:
     """Write ``dest`` (a ``sourcedir.tar.gz``) from ``source_dir`` and return what was built.
 
+    ``selection`` is the files to ship when the caller has chosen them already
+    (``codefiles.select_code`` with the same ``exclude``); else they are chosen here.
     ``extra_files`` maps archive paths to generated content, replacing a source file of the
     same path. The archive's bytes depend only on the selected paths, their contents and their
     executable bits. Raises SpecError (naming the biggest files) when the content exceeds
     ``max_bytes``, before anything is written; ``dest`` is replaced atomically. Logs nothing
     about the selection: the caller reports ``selection`` (``codefiles.report_selection``).
     """
-    entries, selection = _entries(source_dir, exclude, extra_files or {}, max_bytes)
+    entries, selection = _entries(
+        source_dir, exclude, extra_files or {}, max_bytes, selection=selection
+    )
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     try:

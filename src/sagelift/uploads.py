@@ -154,14 +154,14 @@ def ship_code(
     """
     bundle = build_bundle()
     exclude = (*spec.exclude, *channel_skip_patterns(spec))
-    helpers = (
-        helper_files(spec, select_code(spec.source_dir, exclude=exclude).files)
-        if spec.is_framework
-        else {}
-    )
+    selection = select_code(spec.source_dir, exclude=exclude)
     with tempfile.TemporaryDirectory(prefix="sagelift-ship-") as tmp:
         tarball = build_source_tarball(
-            spec.source_dir, Path(tmp) / TARBALL_NAME, exclude=exclude, extra_files=helpers
+            spec.source_dir,
+            Path(tmp) / TARBALL_NAME,
+            exclude=exclude,
+            extra_files=helper_files(spec, selection.files),
+            selection=selection,
         )
         report_selection(tarball.selection)
         bundle_path = bundle.write(Path(tmp) / BUNDLE_NAME)
