@@ -495,6 +495,12 @@ CASES: dict[str, Case] = {
     "framework on the container backend without a framework image": case(
         "run", "--backend", "container", toml=toml('kind = "framework"'), needles="framework"
     ),
+    "framework on sagemaker without a framework image": case(
+        "run",
+        *CLOUD,
+        toml=toml('kind = "framework"', "[aws]", 'role = "sagelift-test"', 'region = "us-east-1"'),
+        needles="kind = 'framework'",
+    ),
     "framework on the container backend with an unknown version": case(
         "run",
         "--backend",

@@ -28,6 +28,7 @@ from sagelift.backends.base import (
     JobStatus,
     PreparedJob,
     check_byo_image,
+    check_framework_image,
 )
 from sagelift.backends.lifecycle import SUBMITTER_PID, write_holder
 from sagelift.backends.sagemaker.client import TrainingJobs, in_region
@@ -59,7 +60,7 @@ from sagelift.backends.sagemaker.validation import (
     validate_request,
 )
 from sagelift.backends.sagemaker.watch import Backoff, follow_lines, watch
-from sagelift.errors import ConfigError, SpecError, UnsupportedFeature
+from sagelift.errors import SpecError, UnsupportedFeature
 from sagelift.job import CloudJob
 from sagelift.pricing import check_max_cost, describe_estimate
 from sagelift.provenance import git_state
@@ -139,9 +140,10 @@ class SageMakerBackend:
     def preflight(self, job: PreparedJob) -> None:
         """The cost guard, the role and every bucket the spec names (HeadBucket), before the
         record exists; the resolved resources are kept for ``submit``. A bring-your-own job
-        names its image."""
+        names its image, a framework job a framework image."""
         self._resources = {}
         check_byo_image(job.spec, job.settings.image.uri)
+        check_framework_image(job.spec, job.settings.image)
         check_profile(job.settings.aws)
         check_region(job.region)
         cost = cost_estimate(job.spec, job.region)
@@ -172,11 +174,7 @@ class SageMakerBackend:
                 job.settings.image, region=job.region, instance_type=spec.instance_type
             )
         )
-        if spec.is_framework and image_uri is None:
-            raise ConfigError(
-                "kind = 'framework' runs a prebuilt framework image, and none is set",
-                hint="set image.framework (e.g. 'sklearn') or image.uri, or set kind = 'script'",
-            )
+        check_framework_image(spec, job.settings.image)
         resources = self._resources.pop(job.name, None)
         if resources is None:
             resources = resolve_resources(job.settings, region=job.region)
